@@ -1,0 +1,196 @@
+"""Grade a student's notebook with nbgrader and report a score per exercise.
+
+The student's notebook is copied, byte for byte, into a temporary nbgrader course built from
+``solutions/`` (so the hidden tests are restored from the course, never trusted from the student), and
+autograded there. Deleted or edited test cells are put back from the course, every cell has a time limit,
+and a crashing kernel ends in a report, not a traceback. The student's file is never written.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .lessons import Course, CourseError, read_notebook
+from .nbgrader_run import Workspace, last_error_line
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@dataclass
+class ExerciseResult:
+    grade_id: str
+    score: float
+    max_score: float
+    message: str = ""   # why the test failed: the last line of its error
+
+
+@dataclass
+class GradeReport:
+    lesson: str
+    notebook: str
+    results: list[ExerciseResult]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    graded: bool = True     # False when nbgrader could not finish (the kernel died, ...)
+
+    @property
+    def score(self) -> float:
+        return sum(r.score for r in self.results)
+
+    @property
+    def max_score(self) -> float:
+        return sum(r.max_score for r in self.results)
+
+    def table(self) -> str:
+        width = max([len("exercise")] + [len(r.grade_id) for r in self.results])
+        lines = [f"Lesson {self.lesson}: {self.notebook}", "",
+                 f"  {'exercise':<{width}}  {'points':>9}  result",
+                 f"  {'-' * width}  {'-' * 9}  {'-' * 30}"]
+        for r in self.results:
+            verdict = "passed" if r.score >= r.max_score else ("failed: " + (r.message or "see the notebook"))
+            if r.message.startswith("NotImplementedError"):
+                verdict = "not done yet (the exercise still raises NotImplementedError)"
+            lines.append(f"  {r.grade_id:<{width}}  {_num(r.score):>4} / {_num(r.max_score):<2}  {verdict}")
+        lines.append(f"  {'-' * width}  {'-' * 9}")
+        lines.append(f"  {'total':<{width}}  {_num(self.score):>4} / {_num(self.max_score):<2}"
+                     f"  ({self.seconds:.0f} s)")
+        if self.notes:
+            lines.append("")
+            lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def grade(course: Course, lesson: str, notebook: Path, *, timeout: int = 600,
+          total_timeout: float = 3600, keep: Path | None = None) -> GradeReport:
+    """Autograde ``notebook`` as lesson ``lesson``; ``keep`` saves the executed copy there."""
+    notebook = Path(notebook)
+    student_nb = read_notebook(notebook)          # clear error for missing or malformed files
+    before = sha256(notebook)
+    start = time.perf_counter()
+    with Workspace(course, lesson, timeout=timeout) as ws:
+        release_nb = read_notebook(ws.generate())
+        source_nb = read_notebook(course.source_notebook(lesson))
+        notes = _compare_with_release(student_nb, release_nb, source_nb)
+        target = ws.root / "submitted" / "student" / lesson / f"{lesson}.ipynb"
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(notebook, target)
+        proc = ws.nbgrader("autograde", lesson, "--student", "student", "--force", timeout=total_timeout)
+        executed = ws.root / "autograded" / "student" / lesson / f"{lesson}.ipynb"
+        results, graded = _scores(ws.root, lesson, executed)
+        if not graded:
+            if "DeadKernel" in proc.stderr or "Kernel died" in proc.stderr or "kernel died" in proc.stderr.lower():
+                notes.append("the kernel died while the notebook ran (a crash, os._exit or running out of memory), "
+                             "so no exercise could be scored; run the notebook top to bottom to find the cell")
+            else:
+                notes.append(f"nbgrader could not grade the notebook: {last_error_line(proc)}")
+        if executed.exists():
+            notes.extend(_timeouts(read_notebook(executed), timeout))
+            if keep is not None:
+                Path(keep).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(executed, keep)
+    if sha256(notebook) != before:   # cannot happen by construction; proven by the tests
+        raise CourseError(f"internal error: {notebook} changed while it was graded")
+    report = GradeReport(lesson, str(notebook), results, notes, time.perf_counter() - start, graded)
+    return report
+
+
+def _compare_with_release(student, release, source) -> list[str]:
+    """Notes on test cells the student deleted, edited or renamed (nbgrader then restores them).
+
+    A test cell counts as edited when it matches neither the lesson's version nor the solution's."""
+    def graded(nb):
+        return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
+    mine, theirs, original = graded(student), graded(release), graded(source)
+    notes = []
+    for gid, cell in theirs.items():
+        if not cell.metadata["nbgrader"].get("grade"):
+            continue
+        if gid not in mine:
+            notes.append(f"test cell {gid!r} was missing from the notebook; it was restored from the course")
+        elif mine[gid].source.strip() not in (cell.source.strip(), original[gid].source.strip()):
+            notes.append(f"test cell {gid!r} had been edited; the course's original was used")
+    for gid in mine:
+        if gid not in theirs:
+            notes.append(f"a cell carries the unknown id {gid!r}; it ran as an ordinary cell")
+    return notes
+
+
+def _scores(root: Path, lesson: str, executed: Path) -> tuple[list[ExerciseResult], bool]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    messages = _error_messages(read_notebook(executed)) if executed.exists() else {}
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        notebook = gb.find_notebook(lesson, lesson)
+        cells = [c for c in notebook.grade_cells]
+        order = {c.name: i for i, c in enumerate(notebook.source_cells)}
+        cells.sort(key=lambda c: order.get(c.name, 0))
+        try:
+            sub = gb.find_submission_notebook(lesson, lesson, "student")
+            grades = {g.name: g for g in sub.grades}
+        except MissingEntry:
+            grades = {}
+        graded = executed.exists() and bool(grades)
+        results = []
+        for cell in cells:
+            g = grades.get(cell.name)
+            score = float(g.score) if (g is not None and graded and g.score is not None) else 0.0
+            msg = messages.get(cell.name, "" if graded else "not graded")
+            results.append(ExerciseResult(cell.name, score, float(cell.max_score), msg))
+    return results, graded
+
+
+def _error_messages(nb) -> dict[str, str]:
+    out = {}
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if not gid or cell.cell_type != "code":
+            continue
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                text = ANSI.sub("", f"{o.get('ename', 'Error')}: {o.get('evalue', '')}").strip().rstrip(":")
+                out[gid] = (text.splitlines() or ["error"])[0][:160]
+    return out
+
+
+def _timeouts(nb, timeout: int) -> list[str]:
+    notes = []
+    for k, cell in enumerate(nb.cells):
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError":
+                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                where = f"cell {gid!r}" if gid else f"code cell {k + 1}"
+                notes.append(f"{where} ran longer than {timeout} s and was interrupted (an endless loop?)")
+    return notes
+
+
+def save_report(course: Course, report: GradeReport) -> None:
+    """Remember the latest grade of each lesson in .course/grades.json (for `course list`)."""
+    path = course.state_dir / "grades.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError:
+        data = {}
+    data[report.lesson] = {
+        "notebook": report.notebook, "score": report.score, "max_score": report.max_score,
+        "when": _dt.datetime.now().isoformat(timespec="seconds"),
+        "results": [asdict(r) for r in report.results],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)

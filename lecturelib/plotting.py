@@ -1,0 +1,148 @@
+"""The course's plots: learning curves, heat maps (attention, loss landscapes), image grids and
+rollout animations. Every lesson draws through these functions so the figures look alike and every
+plot carries a title, axis labels and a legend.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["curves", "heatmap", "image_grid", "animate", "bar_table"]
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def curves(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logx: bool = False,
+    logy: bool = False,
+    bands: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    ax=None,
+    marker: str | None = "o",
+):
+    """Line plot of ``{label: (x, y)}``; ``bands`` optionally gives ``{label: (low, high)}``."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for label, (x, y) in series.items():
+        (line,) = ax.plot(x, y, marker=marker, markersize=3, label=label)
+        if bands and label in bands:
+            low, high = bands[label]
+            ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend()
+    return ax
+
+
+def heatmap(
+    matrix,
+    *,
+    title: str,
+    xlabels: Sequence[str] | None = None,
+    ylabels: Sequence[str] | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    cmap: str = "viridis",
+    annotate: bool = False,
+    ax=None,
+    colorbar: bool = True,
+):
+    """A labelled heat map (attention weights: rows are queries, columns are keys)."""
+    plt = _plt()
+    matrix = np.asarray(_numpy(matrix), dtype=float)
+    if ax is None:
+        size = max(3.0, min(8.0, 0.4 * max(matrix.shape) + 2))
+        _, ax = plt.subplots(figsize=(size, size * matrix.shape[0] / max(matrix.shape[1], 1) + 0.5))
+    im = ax.imshow(matrix, cmap=cmap, aspect="auto")
+    if xlabels is not None:
+        ax.set_xticks(range(len(xlabels)), xlabels, rotation=90)
+    if ylabels is not None:
+        ax.set_yticks(range(len(ylabels)), ylabels)
+    if annotate:
+        for i in range(matrix.shape[0]):
+            for j in range(matrix.shape[1]):
+                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7, color="w")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def image_grid(images: Sequence, titles: Sequence[str] | None = None, *, ncols: int = 4, suptitle: str = "",
+               size: float = 2.2):
+    """Show HxWx3 uint8 (or float in [0, 1]) images in a grid with optional titles."""
+    plt = _plt()
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
+                             squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(_numpy(images[k]))
+            if titles is not None:
+                ax.set_title(titles[k], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def animate(frames: Sequence, *, title: str = "", interval_ms: int = 120, scale: float = 3.0):
+    """An HTML5 (JavaScript) animation of RGB frames that plays inside the notebook."""
+    plt = _plt()
+    from matplotlib import animation
+    from IPython.display import HTML
+
+    frames = [_numpy(f) for f in frames]
+    h, w = frames[0].shape[:2]
+    fig, ax = plt.subplots(figsize=(scale * w / max(h, w) + 0.2, scale * h / max(h, w) + 0.4))
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    im = ax.imshow(frames[0])
+
+    def update(k):
+        im.set_data(frames[k])
+        return (im,)
+
+    anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=interval_ms, blit=True)
+    html = HTML(anim.to_jshtml())
+    plt.close(fig)
+    return html
+
+
+def bar_table(values: Mapping[str, float], *, ylabel: str, title: str, ax=None, fmt: str = "{:.2f}"):
+    """Bar chart of ``{name: value}`` with the value written on each bar (for comparison tables)."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(4, 1.1 * len(values)), 3.5))
+    names = list(values)
+    bars = ax.bar(names, [values[k] for k in names], color=plt.cm.tab10.colors[: len(names)])
+    for bar, name in zip(bars, names):
+        ax.annotate(fmt.format(values[name]), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=8)
+    ax.set(ylabel=ylabel, title=title)
+    ax.tick_params(axis="x", rotation=20)
+    return ax
+
+
+def _numpy(x):
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)

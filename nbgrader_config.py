@@ -1,0 +1,25 @@
+"""nbgrader configuration for the course (instructor side).
+
+solutions/<lesson>/<lesson>.ipynb is nbgrader's *source* version (solutions and hidden tests);
+lessons/<lesson>/<lesson>.ipynb is the *release* version students open. Regenerate the lessons with
+`course release` (it runs `nbgrader generate_assignment` and backs up anything it would replace).
+"""
+c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
+
+c.CourseDirectory.course_id = "embodied-lm"
+c.CourseDirectory.root = "."
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "lessons"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+
+# The stub a student sees in place of each solution.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+# Lessons are committed without outputs.
+c.ClearOutput.enabled = True
+# Lessons are generated whole; the gradebook lives in the repo root only for the instructor workflow.
+c.GenerateAssignment.force = True
+# A runaway exercise cannot hang grading: each cell gets a time limit (training cells included).
+# `course grade --timeout S` overrides it for one run.
+c.Execute.timeout = 600
