@@ -9,6 +9,7 @@ HOST   ?= 127.0.0.1
 # Set NO_BROWSER=1 for a headless machine (JupyterLab then prints its URL and token).
 NO_BROWSER ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 # Everything below runs with the environment's bin/ first on PATH: nbgrader starts `alembic` by name.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -56,7 +57,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 doctor: $(STAMP)
 	$(BIN)/course doctor

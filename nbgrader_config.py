@@ -18,6 +18,8 @@ c.CourseDirectory.feedback_directory = "feedback"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 # Lessons are committed without outputs.
 c.ClearOutput.enabled = True
+# A test cell a student deleted is put back from the gradebook before autograding.
+c.OverwriteCells.add_missing_cells = True
 # Lessons are generated whole; the gradebook lives in the repo root only for the instructor workflow.
 c.GenerateAssignment.force = True
 # A runaway exercise cannot hang grading: each cell gets a time limit (training cells included).
