@@ -26,14 +26,14 @@ help:
 
 env: $(STAMP)
 
-# The stamp depends on the dependency spec: touching pyproject.toml or this Makefile re-installs.
-$(STAMP): pyproject.toml Makefile
+# The stamp depends on the dependency spec: editing pyproject.toml re-installs (`make env`); else nothing runs.
+$(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if (3, 10) <= v[:2] <= (3, 12) else "This course needs Python 3.10, 3.11 or 3.12; $(PYTHON) is %d.%d. Run: make PYTHON=python3.11 ..." % v[:2])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	@# learn2learn 0.2.0: its shipped C files do not compile on Python >= 3.11, so build them again
 	@# from the .pyx sources with Cython (build_ext switches its setup.py to the .pyx files).
-	$(BIN)/python -m pip install --quiet "cython>=3.0" "numpy>=1.26" "setuptools>=69" wheel
+	$(BIN)/python -m pip install --quiet "cython>=3.0" "numpy>=1.26" "setuptools>=77" wheel
 	$(BIN)/python -c 'import learn2learn' 2>/dev/null || \
 	  $(BIN)/python -m pip install --quiet --no-build-isolation -C--build-option=build_ext "learn2learn==0.2.0"
 	$(BIN)/python -m pip install --quiet -e ".[test]"
@@ -44,7 +44,8 @@ $(STAMP): pyproject.toml Makefile
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --port=$(PORT) --ServerApp.ip=$(HOST) \
-	  $(if $(NO_BROWSER),--no-browser,) --LabApp.default_url=/lab/tree/lessons
+	  $(if $(NO_BROWSER),--no-browser,) $(if $(filter 0,$(shell id -u)),--allow-root,) \
+	  --LabApp.default_url=/lab/tree/lessons
 
 # Two phases: fast tests spread over the cores, then the notebook and browser tests one at a time,
 # so that each lesson's execution time is measured on an otherwise idle machine.

@@ -11,12 +11,13 @@ def gradient_descent_line(x, y, lr: float, steps: int):
     losses = []
     for _ in range(steps):
         err = w * x + b - y
-        losses.append(float(np.mean(err**2)))
-        w -= lr * 2 * np.mean(err * x)
-        b -= lr * 2 * np.mean(err)
-        if not np.isfinite(w):
+        loss = float(np.mean(err**2))
+        if loss > 1e12:   # diverged: stop before the numbers overflow
             losses.append(float("inf"))
             break
+        losses.append(loss)
+        w -= lr * 2 * np.mean(err * x)
+        b -= lr * 2 * np.mean(err)
     return w, b, losses
 
 
