@@ -4,10 +4,12 @@ Every experiment cell of a lesson ends with :func:`target`, which prints the fig
 run next to the lecture's (or the issue's) target and fails the cell when the target is missed. No
 figure is ever written by hand.
 
-Small-budget mode (``COURSE_BUDGET=small``) exists for one purpose only: the test suite grades the
-*blank* lessons, where the student's functions raise ``NotImplementedError`` and no metric can be
-met, so training there is cut to a few steps with :func:`budget` and :func:`target` reports without
-asserting. Solutions, benchmarks and students always run the full budget.
+Small-budget mode (``COURSE_BUDGET=small``) exists for the test suite only, in the two places where
+no metric is asserted: grading the *blank* lessons (the student's functions raise
+``NotImplementedError``, so no metric can be met) and the browser tests (which check what JupyterLab
+shows and what its buttons do). There training is cut to a few steps with :func:`budget` and
+:func:`target` reports without asserting. The full-budget run of every solution, metrics asserted, is
+tests/test_lessons.py; students and benchmarks always run the full budget.
 """
 from __future__ import annotations
 
@@ -47,8 +49,10 @@ def record(name: str, value, **extra) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
-def target(name: str, value, op: str, threshold, *, fmt: str = ".3f") -> bool:
+def target(name: str, value, op: str, threshold, *, fmt: str = ".3f") -> None:
     """Print ``name: value (target op threshold: met)`` and fail loudly when the target is missed.
+
+    Returns nothing, so that a cell ending in ``target(...)`` shows only the printed line.
 
     >>> target("test accuracy", 0.97, ">=", 0.9)   # doctest: +SKIP
     test accuracy: 0.970 (target ≥ 0.900: met)
@@ -67,7 +71,6 @@ def target(name: str, value, op: str, threshold, *, fmt: str = ".3f") -> bool:
             f"{name} = {value:{fmt}} misses its target {_SYMBOL[op]} {threshold:{fmt}}. "
             "If you changed the code above, compare it with the equations; otherwise re-run the cell."
         )
-    return met
 
 
 class Timer:
