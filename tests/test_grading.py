@@ -104,6 +104,12 @@ def test_cli_grade_blank_and_solution_tables(tmp_path):
     assert "not done yet" in blank.stdout
 
 
+def test_cli_validate_reports_failures_on_the_blank_lesson():
+    proc = course_cli("validate", "00", env={"COURSE_BUDGET": "small"})
+    assert proc.returncode == 1 and "NotImplementedError" in proc.stdout, proc.stdout + proc.stderr
+    assert "Traceback (most recent call last)" not in proc.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["grade", "99_no_such_lesson"], "unknown lesson"),
     (["grade", "missing_file.ipynb"], "no such file"),

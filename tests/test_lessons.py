@@ -63,6 +63,9 @@ def test_solution_is_well_formed(lesson):
                 f"{gid} should directly follow its solution cell {gid[5:]!r}"
         previous = gid if meta.get("solution") else None
     assert any(c.metadata.get("nbgrader", {}).get("grade") for c in nb.cells), "a lesson has graded exercises"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "target(" in code, "experiments print their measured figures with lecturelib.experiment.target"
+    assert "plotting." in code, "experiments draw with lecturelib.plotting"
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "References" in text and "Summary" in text, "every lesson ends with a summary and references"
 
