@@ -47,13 +47,14 @@ lab: $(STAMP)
 	  $(if $(NO_BROWSER),--no-browser,) $(if $(filter 0,$(shell id -u)),--allow-root,) \
 	  --LabApp.default_url=/lab/tree/lessons
 
-# Two phases: fast tests spread over the cores, then the notebook and browser tests one at a time,
-# so that each lesson's execution time is measured on an otherwise idle machine.
+# Two phases. First everything whose speed is not measured, spread over the cores, one test file per
+# worker (unit tests, grading, blank lessons, browser); then the solution notebooks one at a time, so
+# that each lesson's execution time is measured on an otherwise idle machine.
 # pytest's exit code 5 ("no tests collected") counts as a failure, never as a pass.
 test: $(STAMP)
-	@$(BIN)/python -m pytest -m "not notebook and not browser" -n 2 $(PYTEST_ARGS); rc=$$?; \
-	  if [ $$rc -eq 5 ]; then echo "make test: no unit tests were collected"; exit 1; fi; [ $$rc -eq 0 ] || exit $$rc
-	@$(BIN)/python -m pytest -m "notebook or browser" $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest -m "not notebook" -n 2 --dist loadfile $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected"; exit 1; fi; [ $$rc -eq 0 ] || exit $$rc
+	@$(BIN)/python -m pytest -m notebook $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no notebook tests were collected"; exit 1; fi; exit $$rc
 
 bench: $(STAMP)
