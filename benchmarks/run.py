@@ -115,10 +115,12 @@ def main(argv=None) -> int:
     p.add_argument("--skip-setup", action="store_true", help="do not time `make env` in a fresh clone")
     p.add_argument("--run-tests", action="store_true", help="run `make test` here and time it")
     p.add_argument("--only", nargs="*", default=[], help="topic benchmarks to run (e.g. meta rl)")
+    p.add_argument("--no-topics", action="store_true", help="skip the topic benchmarks (bench_*.py)")
     args = p.parse_args(argv)
     rows = [] if args.skip_setup else setup_time()
     rows += suite_rows(args.run_tests)
-    rows += topic_rows(args.only)
+    if not args.no_topics:
+        rows += topic_rows(args.only)
     print(f"wrote {write(rows)}")
     return 0
 
