@@ -142,6 +142,58 @@ def bar_table(values: Mapping[str, float], *, ylabel: str, title: str, ax=None, 
     return ax
 
 
+def labelled_scatter(points: Mapping[str, tuple[float, float]], *, xlabel: str, ylabel: str, title: str,
+                     logx: bool = False, logy: bool = False, lines: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+                     ax=None):
+    """Scatter of ``{label: (x, y)}`` with each point named beside it; ``lines`` adds ``{label: (x, y)}`` reference lines."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.5))
+    for label, (x, y) in (lines or {}).items():
+        ax.plot(x, y, "--", label=label)
+    for label, (x, y) in points.items():
+        ax.scatter([x], [y], s=30, zorder=3)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3, which="both")
+    if lines:
+        ax.legend()
+    return ax
+
+
+def landscape(xs, ys, fields: Mapping[str, Sequence], *, title: str, xlabel: str, ylabel: str,
+              optima: Mapping[str, Sequence[float]] | None = None,
+              markers: Mapping[str, Sequence[float]] | None = None, levels: int = 8, ax=None):
+    """Contour lines of several 2-D loss surfaces ``{name: Z (len(ys), len(xs))}``, one colour each, with
+    each surface's optimum (a star) and labelled candidate points ``markers`` (loss landscapes, quizzes)."""
+    plt = _plt()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 5))
+    xs, ys = _numpy(xs), _numpy(ys)
+    for k, (name, z) in enumerate(fields.items()):
+        z = np.asarray(_numpy(z), dtype=float)
+        ax.contour(xs, ys, z, levels=np.quantile(z, np.linspace(0.02, 0.6, levels)), colors=[f"C{k}"],
+                   linewidths=0.8, alpha=0.8)
+        ax.plot([], [], color=f"C{k}", label=name)
+        if optima and name in optima:
+            ox, oy = np.asarray(_numpy(optima[name]), dtype=float)
+            ax.plot(ox, oy, marker="*", markersize=13, color=f"C{k}", markeredgecolor="k")
+    for label, point in (markers or {}).items():
+        px, py = np.asarray(_numpy(point), dtype=float)
+        ax.plot(px, py, marker="o", markersize=9, color="w", markeredgecolor="k")
+        ax.annotate(label, (px, py), ha="center", va="center", fontsize=7, fontweight="bold")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, aspect="equal")
+    ax.legend(loc="upper right", fontsize=8)
+    return ax
+
+
+__all__ += ["landscape", "labelled_scatter"]
+
+
 def _numpy(x):
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()

@@ -3,7 +3,11 @@ compatible version bounds."""
 from __future__ import annotations
 
 import re
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:      # Python 3.10
+    tomllib = __import__("pytest").importorskip("tomli")
 
 
 from conftest import ROOT

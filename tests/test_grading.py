@@ -68,12 +68,15 @@ def test_deleted_and_edited_test_cells_are_restored(tmp_path):
     def tamper(nb):
         nb.cells.remove(cell_by_grade_id(nb, "test_fit_line"))
         cell_by_grade_id(nb, "test_standardize").source = "pass  # nothing to see"
+        nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('a typo in an ungraded cell')"))
     blank = graded(edit_notebook(BLANK, tmp_path / "blank.ipynb", tamper))
     assert blank.score == 0, "an edited test cell must not pass a blank exercise:\n" + blank.table()
     assert any("'test_fit_line' was missing" in n for n in blank.notes), blank.notes
     assert any("'test_standardize' had been edited" in n for n in blank.notes), blank.notes
     solved = graded(edit_notebook(SOLUTION, tmp_path / "solved.ipynb", tamper))
     assert solved.score == FULL, "restored tests give a correct solution its points:\n" + solved.table()
+    assert any("raised RuntimeError: a typo in an ungraded cell" in n for n in solved.notes), solved.notes
+    assert not any("NotImplementedError" in n for n in blank.notes), blank.notes
 
 
 def test_renamed_test_cell_id_does_not_dodge_the_test(tmp_path):

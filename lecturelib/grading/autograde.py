@@ -99,6 +99,7 @@ def grade(course: Course, lesson: str, notebook: Path, *, timeout: int = 600,
                 notes.append(f"nbgrader could not grade the notebook: {last_error_line(proc)}")
         if executed.exists():
             notes.extend(_timeouts(read_notebook(executed), timeout))
+            notes.extend(_other_errors(read_notebook(executed)))
             if keep is not None:
                 Path(keep).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(executed, keep)
@@ -169,12 +170,33 @@ def _error_messages(nb) -> dict[str, str]:
 
 def _timeouts(nb, timeout: int) -> list[str]:
     notes = []
-    for k, cell in enumerate(nb.cells):
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for k, cell in enumerate(code_cells):
         for o in cell.get("outputs", []):
             if o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError":
                 gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
                 where = f"cell {gid!r}" if gid else f"code cell {k + 1}"
                 notes.append(f"{where} ran longer than {timeout} s and was interrupted (an endless loop?)")
+    return notes
+
+
+def _other_errors(nb, limit: int = 3) -> list[str]:
+    """Notes on ungraded cells that raised (a missed experiment target, a typo): they cost no points
+    themselves, but what comes after them may have run without their results."""
+    notes = []
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for k, cell in enumerate(code_cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade"):
+            continue
+        for o in cell.get("outputs", []):
+            if o.get("output_type") != "error" or o.get("ename") in ("CellTimeoutError", "NotImplementedError"):
+                continue
+            text = ANSI.sub("", f"{o.get('ename', 'Error')}: {o.get('evalue', '')}").strip()
+            where = f"cell {meta['grade_id']!r}" if meta.get("grade_id") else f"code cell {k + 1}"
+            notes.append(f"{where} raised {(text.splitlines() or ['an error'])[0][:160]}")
+    if len(notes) > limit:
+        notes = notes[:limit] + [f"... and {len(notes) - limit} more cells raised errors"]
     return notes
 
 
