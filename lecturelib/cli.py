@@ -123,6 +123,10 @@ def _cmd_train(args) -> int:
         from . import lava
 
         return int(lava.train_main(args.rest) or 0)
+    if args.model == "palme":
+        from . import palme
+
+        return int(palme.train_main(args.rest) or 0)
     raise CourseError(f"unknown model {args.model!r}")
 
 
@@ -162,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_doctor)
 
     s = sub.add_parser("train", help="train a model with its full budget (e.g. `course train lava`)")
-    s.add_argument("model", choices=["lava"])
+    s.add_argument("model", choices=["lava", "palme"])
     s.add_argument("rest", nargs=argparse.REMAINDER, help="options passed to the trainer (--help for them)")
     s.set_defaults(func=_cmd_train)
     return p

@@ -12,6 +12,7 @@ metrics asserted, is tests/test_lessons.py. Without Chromium on PATH the tests a
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import socket
@@ -158,6 +159,12 @@ def test_blank_lesson_renders(page, lab, lesson):
     shot(page, f"{lesson}-validate-blank")
 
 
+def is_progress_bar(output) -> bool:
+    """tqdm's notebook bars are widgets too; those with leave=False are closed (and vanish) when done."""
+    text = "".join(output.get("data", {}).get("text/plain", ""))
+    return bool(re.search(r"\d+%\|", text)) or "it/s" in text or "s/it" in text
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_solved_lesson_runs_widgets_render_and_validates(page, lab, lesson):
     rel = f"solved/{lesson}/{lesson}.ipynb"
@@ -168,7 +175,8 @@ def test_solved_lesson_runs_widgets_render_and_validates(page, lab, lesson):
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
     widget_outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
-                      if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+                      if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                      and not is_progress_bar(o)]
     outputs = page.evaluate("""() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')]
         .map(e => ({widget: !!e.querySelector('.jupyter-widgets'), text: e.innerText.slice(0, 300)}))""")
     rendered = [o for o in outputs if o["widget"]]

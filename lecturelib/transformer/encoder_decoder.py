@@ -139,7 +139,8 @@ def train_seq2seq(model: Transformer, *, steps: int = 300, batch_size: int = 64,
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
+                                                pct_start=min(0.5, max(0.1, 2.0 / steps)))  # ≥ 2 warm-up steps
     gen = torch.Generator().manual_seed(seed)
     n_symbols = model.config.tgt_vocab_size - 1          # the last target token is BOS
     losses = []

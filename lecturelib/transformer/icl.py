@@ -150,7 +150,7 @@ def train_icl(model, tasks, cfg: ICLTrainConfig, device=None) -> list[float]:
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps,
-                                                pct_start=min(0.5, cfg.warmup_steps / cfg.steps))
+                                                pct_start=min(0.5, max(cfg.warmup_steps, 2) / cfg.steps))
     gen = torch.Generator().manual_seed(cfg.seed)
     losses = []
     threads = CPUThreads(cfg.cpu_threads if device.type == "cpu" else None)
