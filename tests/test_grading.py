@@ -187,6 +187,7 @@ def test_doctor_reports_every_check():
     proc = course_cli("doctor")
     lines = [l for l in proc.stdout.splitlines() if l[:3] in ("OK ", "FIX")]
     labels = " ".join(lines)
-    for label in ("python", "torch", "learn2learn", "kernel", "nbgrader lab extension", "widgets lab extension"):
+    for label in ("python", "torch", "learn2learn", "kernel", "ipykernel", "nbgrader lab extension",
+                  "widgets lab extension"):
         assert label in labels, proc.stdout
     assert proc.returncode == (0 if all(l.startswith("OK") for l in lines) else 1)

@@ -54,6 +54,16 @@ def checks():
     except Exception as err:
         yield False, "kernel", f"jupyter_client unavailable ({err}); {FIX_ENV}"
 
+    try:
+        from importlib.metadata import version
+
+        ipk = version("ipykernel")
+        ok = int(ipk.split(".")[0]) < 7
+        yield ok, "ipykernel", (f"{ipk}" if ok else f"{ipk}: version 7 can leave a cell unstarted after a widget "
+                                "cell until its time limit; pip install \"ipykernel<7\" (README, Troubleshooting)")
+    except Exception as err:
+        yield False, "ipykernel", f"not installed ({err}); {FIX_ENV}"
+
     jupyter = str(Path(sys.executable).parent / "jupyter")
     try:
         labext = _run([jupyter, "labextension", "list"])

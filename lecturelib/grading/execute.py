@@ -7,6 +7,9 @@ lesson 02's grading for the full 600 s limit, and the cell still counted as a su
 one-second slices turns such a stall into at most one second; a cell that really runs too long still
 hits its limit and is interrupted exactly as before.
 
+A second stall lives in the kernel: ipykernel 7 sometimes does not start the cell after a widget cell
+until the time limit interrupts it; no polling helps there, so the course pins ``ipykernel<7``.
+
 The course's nbgrader configuration (``nbgrader_config.py`` for Validate and the formgrader, and the
 temporary course that ``course grade`` builds) uses :class:`SlicedExecute` instead of ``Execute``.
 """
