@@ -4,7 +4,8 @@ Rows come from three places, each named in the table:
 * set-up: a fresh clone of this checkout, timed through `make env` (a new .venv, everything installed);
 * test suite and lessons: the timings that the last `make test` wrote to test-artifacts/ (run `make test`
   first; `--run-tests` runs it here);
-* topics: every benchmarks/bench_*.py module's ``run()``, executed now.
+* topics: every benchmarks/bench_*.py module's ``run()``, executed now (``--only meta rl`` runs some; the
+  others, and the set-up row under ``--skip-setup``, keep the rows of their last run, dated).
 Nothing is typed in by hand: a figure that was not measured is reported as "not measured".
 """
 from __future__ import annotations
@@ -76,10 +77,30 @@ def suite_rows(run_tests: bool) -> list[dict]:
     return rows
 
 
+def _saved(name: str) -> Path:
+    return ARTIFACTS / "bench" / f"{name}.json"
+
+
+def _save(name: str, rows: list[dict]) -> None:
+    _saved(name).parent.mkdir(parents=True, exist_ok=True)
+    _saved(name).write_text(json.dumps({"when": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
+                                        "rows": rows}, indent=1))
+
+
+def _load(name: str) -> list[dict]:
+    """The rows of an earlier measurement of ``name``, each note saying when it was measured."""
+    if not _saved(name).exists():
+        return []
+    data = json.loads(_saved(name).read_text())
+    return [{**r, "notes": f"{r.get('notes', '')} (measured {data['when']})".strip()} for r in data["rows"]]
+
+
 def topic_rows(only: list[str]) -> list[dict]:
+    """Run every bench_*.py (or those in ``only``); a topic not run now keeps its last measured rows."""
     rows = []
     for path in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         if only and path.stem.removeprefix("bench_") not in only:
+            rows.extend(_load(path.stem))
             continue
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
@@ -87,7 +108,9 @@ def topic_rows(only: list[str]) -> list[dict]:
         start = time.perf_counter()
         try:
             spec.loader.exec_module(module)
-            rows.extend(module.run())
+            topic = module.run()
+            _save(path.stem, topic)
+            rows.extend(topic)
         except Exception:
             rows.append({"benchmark": path.stem, "metric": "error", "value": "-",
                          "notes": traceback.format_exc().strip().splitlines()[-1]})
@@ -117,7 +140,11 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", default=[], help="topic benchmarks to run (e.g. meta rl)")
     p.add_argument("--no-topics", action="store_true", help="skip the topic benchmarks (bench_*.py)")
     args = p.parse_args(argv)
-    rows = [] if args.skip_setup else setup_time()
+    if args.skip_setup:
+        rows = _load("setup")
+    else:
+        rows = setup_time()
+        _save("setup", rows)
     rows += suite_rows(args.run_tests)
     if not args.no_topics:
         rows += topic_rows(args.only)
