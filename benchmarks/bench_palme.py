@@ -4,7 +4,8 @@ The longer PaLM-E-style run (``lecturelib.palme.train_main``, Driess et al. 2023
 pretraining, the full task mixture from pixels (object tokens from the rendered frame), exact match per
 task family, the language loss before and after, positive transfer at low data (60 stacking examples
 alone vs inside the mixture), and the closed loop on two-step tasks with the scripted expert as executor
-(and the LAVA policy of lesson 07 when ``LAVA_POLICY`` names a file saved by ``course train lava``).
+(and the LAVA policy of lesson 07: ``LAVA_POLICY``, a file saved by ``course train lava``, by default the one
+that bench_world.py trained and kept in test-artifacts/lava-policy.pt).
 The lesson's own three-minute run is reported by the notebook itself.
 """
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 
 from lecturelib import describe_device, device as pick_device
 
-ARGS = ["--scenes", "3000", "--lm-steps", "300", "--steps", "4000", "--test-scenes", "200", "--episodes", "60",
-        "--transfer", "60", "--transfer-steps", "1500", "--no-progress"]
+ARGS = ["--scenes", "3000", "--lm-steps", "300", "--steps", "3000", "--batch-size", "64", "--lr", "3e-3",
+        "--n-layer", "2", "--n-embd", "64", "--test-scenes", "200", "--episodes", "60",
+        "--transfer", "60", "--transfer-steps", "600", "--no-progress"]
 TARGETS = {"accuracy/object_table": 0.95, "accuracy/object_object": 0.95, "accuracy/plan_feasibility": 0.90,
            "closed_loop/expert": 0.90, "closed_loop/lava": 0.60}
 
@@ -28,7 +30,7 @@ def run() -> list[dict]:
 
     dev = pick_device()
     args = list(ARGS)
-    lava = os.environ.get("LAVA_POLICY")
+    lava = os.environ.get("LAVA_POLICY") or str(Path(__file__).resolve().parents[1] / "test-artifacts" / "lava-policy.pt")
     if lava and Path(lava).exists():
         args += ["--lava", lava]
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 from lecturelib.lava import (LAVA, FusionBlock, LavaConfig, OneHotEncoder, ScratchTextEncoder, action_bins,
                              action_from_logits, bc_loss, build_bc_data, cross_attention_fusion, evaluate,
-                             event_windows, load_policy, make_policy, precompute_levels, save_policy, sincos_2d,
-                             train_lava)
+                             event_windows, load_policy, make_policy, precompute_levels, pretrain_trunk, save_policy,
+                             sincos_2d, train_lava)
 from lecturelib.world.events import generate_play
 from lecturelib.world.expert import MOTION_LEVELS
 
@@ -81,6 +81,27 @@ def test_action_bins_round_trip():
     torch.testing.assert_close(action_from_logits(logits), acts)
 
 
+def test_sample_action_follows_the_distribution():
+    from lecturelib.lava import sample_action
+
+    logits = torch.full((4000, 11), -30.0)
+    logits[:, 3] = 0.0                                   # dx: 0.5 surely
+    logits[:, 5 + 1] = logits[:, 5 + 4] = 0.0           # dy: -0.5 or 1.0, evenly
+    logits[:, 10] = 0.0                                  # grip: a coin flip
+    a = sample_action(logits, 1.0, np.random.default_rng(0))
+    assert a.shape == (4000, 3) and np.all(a[:, 0] == 0.5)
+    assert set(np.unique(a[:, 1])) == {-0.5, 1.0} and abs((a[:, 1] == 1.0).mean() - 0.5) < 0.05
+    assert abs((a[:, 2] > 0).mean() - 0.5) < 0.05 and set(np.unique(a[:, 2])) == {-1.0, 1.0}
+    # a low temperature approaches the most likely action; the same seed gives the same actions
+    logits = torch.randn(200, 11, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(torch.from_numpy(sample_action(logits, 1e-6, np.random.default_rng(1))),
+                               action_from_logits(logits).double())
+    np.testing.assert_array_equal(sample_action(logits, 0.7, np.random.default_rng(2)),
+                                  sample_action(logits, 0.7, np.random.default_rng(2)))
+    with pytest.raises(ValueError):
+        sample_action(logits, 0.0)
+
+
 def test_sincos_positions():
     pos = sincos_2d(8, 8, 32)
     assert pos.shape == (64, 32) and pos.abs().max() <= 1.0
@@ -124,6 +145,21 @@ def test_training_lowers_the_loss_and_save_load_round_trip(small_data, tmp_path)
     assert again.metadata["note"] == "test"
 
 
+def test_pretrain_trunk_learns_the_state_and_leaves_the_trunk_frozen(small_data):
+    torch.manual_seed(0)
+    policy = make_policy(OneHotEncoder(small_data.texts), LavaConfig(frames=1))
+    before = [p.detach().clone() for p in policy.model.vision.trunk.parameters()]
+    history = pretrain_trunk(policy, small_data.play, steps=30, batch_size=32, progress=False, log_every=1)
+    assert history[-1][1] < 0.5 * history[0][1]                  # the state becomes readable from the frames
+    after = list(policy.model.vision.trunk.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(after, before))   # the trunk itself was trained ...
+    assert not any(p.requires_grad for p in after)                     # ... and is frozen again
+    precompute_levels(policy, small_data, progress=False)              # so its features can be cached
+    small_data.levels = None
+    with pytest.raises(ValueError):
+        pretrain_trunk(policy, small_data.play, steps=0)
+
+
 def test_text_encoders():
     onehot = OneHotEncoder(["pick up the red block", "lift the red block"])
     e = onehot.embed(["lift the red block", "hoist the red block"])
@@ -165,7 +201,8 @@ def test_train_main_trains_evaluates_and_saves(tmp_path):
     from lecturelib.lava import train_main
 
     out, figures = tmp_path / "lava.pt", tmp_path / "figures.json"
-    assert train_main(["--streams", "4", "--play-steps", "60", "--steps", "3", "--episodes", "3", "--device", "cpu",
+    assert train_main(["--streams", "4", "--play-steps", "60", "--steps", "3", "--pretrain-steps", "3",
+                       "--episodes", "3", "--max-steps", "5", "--device", "cpu",
                        "--out", str(out), "--json", str(figures)]) == 0
     res = json.loads(figures.read_text())["minilm/event"]
     assert {"train/all", "heldout/all", "novel_words/all", "agree_train", "agree_heldout"} <= set(res)

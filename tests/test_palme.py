@@ -371,3 +371,59 @@ def test_train_main_smoke(tmp_path):
     assert rc == 0
     figures = json.loads(out.read_text())
     assert {"accuracy/all", "closed_loop/expert", "language_before", "language_after"} <= set(figures)
+
+
+def test_slot_features_hold_the_scene_graph():
+    """The relation features of block k to block j agree with the world's own predicates."""
+    from lecturelib.world.symbolic import above as sym_above, left_of as sym_left, on as sym_on
+    scenes = sample_scenes(40, np.random.default_rng(11))
+    enc = palme.StateEncoder(dim=16)
+    f = enc.slots.features(F.one_hot(torch.from_numpy(state_features(scenes)), 7).float())
+    K = len(COLOURS)
+    rel = f[..., -len(palme.RELATION_FEATURES) * K:].reshape(40, K, len(palme.RELATION_FEATURES), K)
+    checked = 0
+    for b in range(40):
+        s = scenes.index(b)
+        for k in np.flatnonzero(scenes.present[b]):
+            for j in np.flatnonzero(scenes.present[b]):
+                if k == j:
+                    continue
+                want = [sym_left(s, k, j)[0], sym_left(s, j, k)[0], sym_above(s, k, j)[0], sym_above(s, j, k)[0],
+                        sym_on(s, k, j)[0], sym_on(s, j, k)[0]]
+                assert (rel[b, k, :, j] > 0.5).tolist() == [bool(w) for w in want], (b, k, j)
+                checked += 1
+    assert checked > 300
+
+
+def test_projected_tokens_are_as_large_as_word_embeddings(tok):
+    model = tiny_model(tok)
+    with torch.no_grad():
+        words = model.lm.embed_tokens(torch.arange(tok.vocab_size))
+        obj = model.projections["<obj>"](model.encoders["state"](torch.from_numpy(state_features(
+            sample_scenes(8, np.random.default_rng(0))))))
+    ratio = float(obj.pow(2).mean().sqrt() / words.pow(2).mean().sqrt())
+    assert 0.8 < ratio < 1.25, ratio
+    raw = PaLME(GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=32)), tok,
+                palme.PaLMEConfig(encoder_dim=32, normalize_tokens=False))
+    assert raw.projections["<obj>"].norm is None
+
+
+@pytest.mark.parametrize("weighting", ["example", "token"])
+def test_length_buckets_give_the_same_loss_and_gradient(tok, weighting):
+    model = tiny_model(tok).train()
+    exs = make_examples(12, seed=3, modality="state") + palme.language_examples(4, max_tokens=20)
+    assert all(palme.sentence_length(ex, model) == int(model.collate([ex]).lengths[0]) for ex in exs)
+    lengths = np.array([palme.sentence_length(ex, model) for ex in exs])
+    grads, losses = [], []
+    for buckets in (1, 2, 3):
+        model.zero_grad()
+        cfg = palme.TrainConfig(length_buckets=buckets, weighting=weighting)
+        losses.append(float(palme._batch_loss_backward(model, exs, lengths, cfg, "cpu")))
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    model.zero_grad()
+    reference = model.loss(model.collate(exs), weighting)             # one padded batch
+    reference.backward()
+    ref_grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    for loss, grad in zip(losses, grads):
+        assert abs(loss - float(reference.detach())) < 1e-5
+        torch.testing.assert_close(grad, ref_grad, atol=1e-5, rtol=1e-4)

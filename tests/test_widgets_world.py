@@ -52,7 +52,7 @@ class _ExpertLike:
             frames = 2
             image_size = 32
 
-    def act(self, frames, texts):
+    def act(self, frames, texts, temperature=0.0, rng=None):
         assert frames.shape[1:] == (2, 32, 32, 3) and len(texts) == 1
         return np.array([[0.0, 1.0, 1.0]])
 

@@ -147,8 +147,11 @@ def task_of_text(text: str):
 _TASKS = None
 
 
-def instruction_widget(policy, seed: int = 0, max_steps: int = 60, display_size: int = 256):
+def instruction_widget(policy, seed: int = 0, max_steps: int = 60, display_size: int = 256,
+                       temperature: float = 0.5):
     """Type an instruction, press *run*: the policy acts in closed loop on the scene shown.
+
+    Actions are sampled at ``temperature`` as in :func:`lecturelib.lava.rollout` (0: the most likely one).
 
     ``widget.text``, ``widget.run_button``, ``widget.scene_button``, ``widget.slider`` (scrub the
     rollout). After a run, ``widget.result`` holds ``frames`` (T+1, S, S, 3), ``steps``, and
@@ -191,8 +194,11 @@ def instruction_widget(policy, seed: int = 0, max_steps: int = 60, display_size:
         hist = np.repeat(frame[:, None], k, axis=1)
         shown = [render(s, display_size)[0]]
         done = False
+        act_rng = np.random.default_rng(seed)
         for t in range(max_steps):
-            step(s, policy.act(hist, [sentence]))
+            act = (policy.act(hist, [sentence], temperature, act_rng) if temperature > 0
+                   else policy.act(hist, [sentence]))
+            step(s, act)
             hist = np.concatenate([hist[:, 1:], render(s, size)[:, None]], 1)
             shown.append(render(s, display_size)[0])
             if task is not None and success(task, s)[0]:
