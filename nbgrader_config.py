@@ -4,7 +4,7 @@ solutions/<lesson>/<lesson>.ipynb is nbgrader's *source* version (solutions and 
 lessons/<lesson>/<lesson>.ipynb is the *release* version students open. Regenerate the lessons with
 `course release` (it runs `nbgrader generate_assignment` and backs up anything it would replace).
 """
-from lecturelib.grading.execute import AUTOGRADE_PREPROCESSORS, VALIDATE_PREPROCESSORS
+from lecturelib.grading.execute import AUTOGRADE_PREPROCESSORS, use_in_validator
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
@@ -30,4 +30,4 @@ c.Execute.timeout = 600
 # Execute, with the kernel's replies read in one-second slices: without it, a cell that builds widgets
 # can stall until its whole time limit has passed (see lecturelib/grading/execute.py).
 c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
-c.Validator.preprocessors = VALIDATE_PREPROCESSORS
+use_in_validator()   # Validator.preprocessors is not configurable: c.Validator.preprocessors would be ignored

@@ -5,7 +5,7 @@ pretraining, the full task mixture from pixels (object tokens from the rendered 
 task family, the language loss before and after, positive transfer at low data (60 stacking examples
 alone vs inside the mixture), and the closed loop on two-step tasks with the scripted expert as executor
 (and the LAVA policy of lesson 07: ``LAVA_POLICY``, a file saved by ``course train lava``, by default the one
-that bench_world.py trained and kept in test-artifacts/lava-policy.pt).
+that bench_lava.py trained and kept in test-artifacts/lava-policy.pt).
 The lesson's own three-minute run is reported by the notebook itself.
 """
 from __future__ import annotations

@@ -83,8 +83,7 @@ def _cmd_validate(args) -> int:
         copy = Path(tmp) / path.name
         shutil.copyfile(path, copy)
         (Path(tmp) / "nbgrader_config.py").write_text(
-            "from lecturelib.grading.execute import VALIDATE_PREPROCESSORS\n"
-            "c = get_config()\nc.Validator.preprocessors = VALIDATE_PREPROCESSORS\n")
+            "from lecturelib.grading.execute import use_in_validator\nuse_in_validator()\n")
         proc = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(copy)], cwd=tmp,
                               env=nbgrader_env(), capture_output=True, text=True)
     out = (proc.stdout + proc.stderr).replace(str(copy), str(path))

@@ -51,3 +51,19 @@ def test_nbgrader_runs_the_sliced_executor():
     assert Execute not in AUTOGRADE_PREPROCESSORS and Execute not in VALIDATE_PREPROCESSORS
     from conftest import ROOT
     assert "AUTOGRADE_PREPROCESSORS" in (ROOT / "nbgrader_config.py").read_text()
+
+
+def test_validate_runs_the_sliced_executor_with_the_course_config(tmp_path):
+    """nbgrader's Validator ignores c.Validator.preprocessors (not a configurable trait): the course's
+    config must reach it another way, or Validate on lesson 02 can wait out a whole cell time limit."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    probe = ("from traitlets.config import Config\n"
+             "from nbgrader.validator import Validator\n"
+             "c = Config()\n"
+             f"exec(open({str(ROOT / 'nbgrader_config.py')!r}).read(), {{'get_config': lambda: c}})\n"
+             "print([p.__name__ for p in Validator(config=c).preprocessors])\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "SlicedExecute" in out and "'Execute'" not in out, out

@@ -20,7 +20,7 @@ from queue import Empty
 
 from nbgrader.preprocessors import Execute
 
-__all__ = ["SlicedExecute", "sliced", "AUTOGRADE_PREPROCESSORS", "VALIDATE_PREPROCESSORS"]
+__all__ = ["SlicedExecute", "sliced", "AUTOGRADE_PREPROCESSORS", "VALIDATE_PREPROCESSORS", "use_in_validator"]
 
 POLL_SLICE = 1.0   # seconds
 
@@ -68,3 +68,17 @@ def _defaults():
 
 
 AUTOGRADE_PREPROCESSORS, VALIDATE_PREPROCESSORS = _defaults()
+
+
+def use_in_validator() -> None:
+    """Make nbgrader's Validator (the Validate button, ``nbgrader validate``, ``course validate``) run
+    :class:`SlicedExecute`.
+
+    ``Validator.preprocessors`` is a plain, non-configurable trait in nbgrader 0.9, so
+    ``c.Validator.preprocessors = ...`` in a config file is ignored (nbgrader only warns); the trait's
+    default is set instead. Without this, validating lesson 02 (a widget in its first cells) could wait
+    for a whole cell time limit (600 s) on a reply that had already arrived.
+    """
+    from nbgrader.validator import Validator
+
+    Validator.class_traits()["preprocessors"].default_value = list(VALIDATE_PREPROCESSORS)

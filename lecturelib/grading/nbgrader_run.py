@@ -16,10 +16,10 @@ from pathlib import Path
 from .lessons import Course, CourseError
 
 CONFIG = """\
-from lecturelib.grading.execute import AUTOGRADE_PREPROCESSORS, VALIDATE_PREPROCESSORS
+from lecturelib.grading.execute import AUTOGRADE_PREPROCESSORS, use_in_validator
 c = get_config()
 c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
-c.Validator.preprocessors = VALIDATE_PREPROCESSORS
+use_in_validator()
 c.CourseDirectory.root = {root!r}
 c.CourseDirectory.course_id = "embodied-lm"
 c.CourseDirectory.source_directory = "source"
