@@ -538,6 +538,16 @@ class BCData:
         return visual, self.play.actions[s, t], self.text_id[idx]
 
 
+def _update(opt, sched, loss: torch.Tensor, clip=None) -> None:
+    """One optimiser step on ``loss`` (gradient norm clipped to 1 over ``clip`` when given), then the schedule."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(clip, 1.0)
+    opt.step()
+    sched.step()
+
+
 def pretrain_trunk(policy: "LavaPolicy", play: PlayData, steps: int = 300, batch_size: int = 128,
                    lr: float = 2e-3, device=None, seed: int = 0, progress: bool = True,
                    log_every: int = 25) -> list[tuple[int, float]]:
@@ -578,10 +588,7 @@ def pretrain_trunk(policy: "LavaPolicy", play: PlayData, steps: int = 300, batch
             y = torch.from_numpy(4.0 * play.states(s, t).as_vector()).to(device)   # x4: unit-ish scale
             feat = pyramid_levels(trunk, x, 1)[0]
             loss = F.mse_loss(readout(feat.flatten(1)), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            _update(opt, sched, loss)
             running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
             if step_i % log_every == 0 or step_i == steps - 1:
                 history.append((step_i + 1, running))
@@ -717,11 +724,7 @@ def train_lava(policy: LavaPolicy, data: BCData, steps: int, batch_size: int = 6
             uniq, inv = np.unique(tid, return_inverse=True)
             text = policy.encoder.embed([data.texts[i] for i in uniq])[torch.from_numpy(inv).to(device)]
         loss = loss_fn(policy.model(fr, text), act)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
+        _update(opt, sched, loss, clip=params)
         running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
         if step_i % log_every == 0 or step_i == steps - 1:
             history.append((step_i + 1, running))
