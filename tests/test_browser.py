@@ -146,15 +146,7 @@ def click_validate(page) -> str:
     return kind
 
 
-# Known bug, not yet fixed: the Validate button on the *blank* lesson 02 (widgets in its first cells) waits
-# out the 600 s limit inside JupyterLab's validate handler, although `nbgrader validate` / `course validate`
-# on the same notebook now finish in seconds (tests/test_grading_execute.py). Still run, so a fix shows as XPASS.
-VALIDATE_HANGS = {"02_meta_learning"}
-
-
-@pytest.mark.parametrize("lesson", [pytest.param(l, marks=pytest.mark.xfail(
-    reason="known bug: Validate on blank lesson 02 stalls in JupyterLab's validate handler", strict=False))
-    if l in VALIDATE_HANGS else l for l in LESSONS])
+@pytest.mark.parametrize("lesson", LESSONS)
 def test_blank_lesson_renders(page, lab, lesson):
     open_notebook(page, lab, f"lessons/{lesson}/{lesson}.ipynb")
     title = page.inner_text(".jp-NotebookPanel .jp-MarkdownOutput h1")

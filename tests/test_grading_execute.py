@@ -67,3 +67,42 @@ def test_validate_runs_the_sliced_executor_with_the_course_config(tmp_path):
              "print([p.__name__ for p in Validator(config=c).preprocessors])\n")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "SlicedExecute" in out and "'Execute'" not in out, out
+
+
+WIDGET_CELLS = 12
+
+
+def _widget_notebook():
+    """Cells like lesson 02's quiz: an Output widget cleared with wait=True, then a figure drawn into it."""
+    import nbformat
+    setup = ("import ipywidgets as widgets\nimport matplotlib\nmatplotlib.use('agg')\n"
+             "import matplotlib.pyplot as plt\nfrom IPython.display import display\n")
+    draw = ("out = widgets.Output()\nwith out:\n    out.clear_output(wait=True)\n"
+            "    plt.plot([0, 1], [1, 0]); plt.show()\nwidgets.VBox([out, widgets.Button(description='go')])")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(setup)] + [nbformat.v4.new_code_cell(draw) for _ in range(WIDGET_CELLS)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def test_the_blocking_path_that_nbgrader_uses_installs_the_slices():
+    """nbconvert's preprocess (what nbgrader calls) starts the client through the blocking twin of
+    async_start_new_kernel_client; the wrapper must be installed there too (it was not, once)."""
+    ex = SlicedExecute(timeout=30, kernel_name="python3")
+    ex.nb = _widget_notebook()
+    with ex.setup_kernel():
+        assert getattr(ex.kc.shell_channel.get_msg, "sliced", False)
+        assert getattr(ex.kc.iopub_channel.get_msg, "sliced", False)
+
+
+def test_widget_cells_do_not_stall_grading(tmp_path):
+    """Output-widget cells, executed as nbgrader executes them: every cell answers within seconds
+    (a missed wake-up would hold a cell for its whole 60 s limit and end in a timeout error)."""
+    nb = _widget_notebook()
+    ex = SlicedExecute(timeout=60, kernel_name="python3")
+    t = time.monotonic()
+    ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    took = time.monotonic() - t
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors
+    assert took < 45, f"{WIDGET_CELLS} widget cells took {took:.0f} s"

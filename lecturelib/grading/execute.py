@@ -1,14 +1,17 @@
 """nbgrader's ``Execute`` preprocessor with the kernel's replies polled in short slices.
 
 Why: while a cell that builds ipywidgets runs, jupyter_client's asyncio channels can miss the wake-up for
-a message that has already arrived (reported upstream as nbclient issue #312). The execute reply then
-sits unread until the cell's whole time limit has passed: a widget cell that took half a second held up
-lesson 02's grading for the full 600 s limit, and the cell still counted as a success. Polling in
-one-second slices turns such a stall into at most one second; a cell that really runs too long still
-hits its limit and is interrupted exactly as before.
+a message that has already arrived (reported upstream as nbclient issue #312). Seen in the message log of a
+stalled run of lesson 02: the quiz widget's Output widget makes nbclient send a ``comm_msg`` on the shell
+socket while it awaits the cell's ``execute_reply`` on that same socket; the reply arrives, the await is
+never woken, and grading sits idle (for minutes, or until the cell's time limit) though the cell took
+half a second. Polling in one-second slices turns such a stall into at most one second (the
+end of each slice checks the socket directly); a cell that really runs too long still hits its limit and
+is interrupted exactly as before.
 
-A second stall lives in the kernel: ipykernel 7 sometimes does not start the cell after a widget cell
-until the time limit interrupts it; no polling helps there, so the course pins ``ipykernel<7``.
+With ipykernel 7 the cell after a widget cell also stalled; that was seen while this wrapper was not yet
+installed on the blocking path (see ``start_new_kernel_client`` below), so it may have been the same
+bug. The course still pins ``ipykernel<7`` until a run shows otherwise.
 
 The course's nbgrader configuration (``nbgrader_config.py`` for Validate and the formgrader, and the
 temporary course that ``course grade`` builds) uses :class:`SlicedExecute` instead of ``Execute``.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import time
 from queue import Empty
 
+from jupyter_core.utils import run_sync
 from nbgrader.preprocessors import Execute
 
 __all__ = ["SlicedExecute", "sliced", "AUTOGRADE_PREPROCESSORS", "VALIDATE_PREPROCESSORS", "use_in_validator"]
@@ -53,6 +57,11 @@ class SlicedExecute(Execute):
             if not getattr(channel.get_msg, "sliced", False):
                 channel.get_msg = sliced(channel.get_msg)
         return kc
+
+    # nbclient binds the blocking twin once, to its own coroutine (``run_sync(async_start_...)`` in the
+    # class body), and nbconvert's ``preprocess`` (what nbgrader calls) goes through that twin: without
+    # binding it again here, the override above would never run when grading.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
 
 def _replace_execute(preprocessors: list) -> list:
