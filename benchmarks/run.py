@@ -5,7 +5,9 @@ Rows come from three places, each named in the table:
 * test suite and lessons: the timings that the last `make test` wrote to test-artifacts/ (run `make test`
   first; `--run-tests` runs it here);
 * topics: every benchmarks/bench_*.py module's ``run()``, executed now (``--only meta rl`` runs some; the
-  others, and the set-up row under ``--skip-setup``, keep the rows of their last run, dated).
+  others, and the set-up row under ``--skip-setup``, keep the rows of their last run, dated). Each run's
+  rows are kept in benchmarks/results/<topic>.json, committed with RESULTS.md, so a fresh clone can rerun
+  one topic without losing the others.
 Nothing is typed in by hand: a figure that was not measured is reported as "not measured".
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+SAVED = ROOT / "benchmarks" / "results"
 
 
 def machine() -> str:
@@ -60,6 +63,8 @@ def suite_rows(run_tests: bool) -> list[dict]:
     if sessions.exists():
         data = json.loads(sessions.read_text())
         for name, s in data.items():
+            if name not in ("not notebook", "notebook"):   # the two phases of `make test`
+                continue
             rows.append({"benchmark": "test suite", "metric": f"pytest phase: {name}",
                          "value": f"{s['seconds']:.0f} s", "notes": f"{s['passed']} passed, {s['failed']} failed, "
                          f"{s['skipped']} skipped; last `make test`, {s['when']}"})
@@ -78,7 +83,7 @@ def suite_rows(run_tests: bool) -> list[dict]:
 
 
 def _saved(name: str) -> Path:
-    return ARTIFACTS / "bench" / f"{name}.json"
+    return SAVED / f"{name}.json"
 
 
 def _save(name: str, rows: list[dict]) -> None:
@@ -92,14 +97,15 @@ def _load(name: str) -> list[dict]:
     if not _saved(name).exists():
         return []
     data = json.loads(_saved(name).read_text())
-    return [{**r, "notes": f"{r.get('notes', '')} (measured {data['when']})".strip()} for r in data["rows"]]
+    return [r if r.get("kept") else {**r, "notes": f"{r.get('notes', '')} (measured {data['when']})".strip()}
+            for r in data["rows"]]
 
 
-def topic_rows(only: list[str]) -> list[dict]:
-    """Run every bench_*.py (or those in ``only``); a topic not run now keeps its last measured rows."""
+def topic_rows(only: list[str], run_none: bool = False) -> list[dict]:
+    """Run every bench_*.py (or those in ``only``, or none); a topic not run now keeps its last measured rows."""
     rows = []
     for path in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-        if only and path.stem.removeprefix("bench_") not in only:
+        if run_none or (only and path.stem.removeprefix("bench_") not in only):
             rows.extend(_load(path.stem))
             continue
         spec = importlib.util.spec_from_file_location(path.stem, path)
@@ -138,7 +144,8 @@ def main(argv=None) -> int:
     p.add_argument("--skip-setup", action="store_true", help="do not time `make env` in a fresh clone")
     p.add_argument("--run-tests", action="store_true", help="run `make test` here and time it")
     p.add_argument("--only", nargs="*", default=[], help="topic benchmarks to run (e.g. meta rl)")
-    p.add_argument("--no-topics", action="store_true", help="skip the topic benchmarks (bench_*.py)")
+    p.add_argument("--no-topics", action="store_true",
+                   help="run no topic benchmark (bench_*.py); their last saved rows are kept")
     args = p.parse_args(argv)
     if args.skip_setup:
         rows = _load("setup")
@@ -146,8 +153,7 @@ def main(argv=None) -> int:
         rows = setup_time()
         _save("setup", rows)
     rows += suite_rows(args.run_tests)
-    if not args.no_topics:
-        rows += topic_rows(args.only)
+    rows += topic_rows(args.only, run_none=args.no_topics)
     print(f"wrote {write(rows)}")
     return 0
 

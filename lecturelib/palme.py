@@ -1193,12 +1193,13 @@ def train_main(argv: list[str] | None = None) -> int:
     from . import describe_device, device as pick_device, seed_everything
 
     p = argparse.ArgumentParser(prog="course train palme", description=train_main.__doc__)
-    p.add_argument("--scenes", type=int, default=3000, help="training scenes (one question of each kind per scene)")
+    p.add_argument("--scenes", type=int, default=6000, help="training scenes (one question of each kind per scene)")
     p.add_argument("--test-scenes", type=int, default=300, help="held-out scenes for the accuracy per family")
     p.add_argument("--modality", default="objects", choices=list(MODALITIES))
     p.add_argument("--max-vocab", type=int, default=800)
     p.add_argument("--lm-steps", type=int, default=300, help="text pretraining steps")
-    p.add_argument("--steps", type=int, default=3000, help="PaLM-E training steps")
+    p.add_argument("--steps", type=int, default=8000,
+                   help="PaLM-E training steps (with the defaults, seeds 0 and 1 met the accuracy targets; ~11 min on 1 CPU thread)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--n-layer", type=int, default=2)

@@ -83,6 +83,9 @@ def pytest_sessionfinish(session, exitstatus):
 
     if hasattr(session.config, "workerinput"):   # an xdist worker; the controller records the phase
         return
+    # only whole phases as `make test` runs them: not a chosen file or a -k selection
+    if session.config.args_source == pytest.Config.ArgsSource.ARGS or session.config.getoption("keyword"):
+        return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
         return
