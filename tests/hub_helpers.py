@@ -147,9 +147,11 @@ class UserClient:
     def hub_api(self, method: str, path: str, **kw):
         return self.api.request(method, f"{self.hub.url}/hub/api{path}", timeout=120, **kw)
 
-    def start_server(self, seconds: float = 240) -> None:
+    def request_server(self) -> None:
         r = self.hub_api("POST", f"/users/{self.name}/server")
-        assert r.status_code in (201, 202, 400), r.text      # 400: already running
+        assert r.status_code in (201, 202), f"{self.name}: {r.status_code} {r.text}"
+
+    def wait_for_server(self, seconds: float = 300) -> None:
         deadline = time.time() + seconds
         while time.time() < deadline:
             model = self.hub_api("GET", f"/users/{self.name}").json()

@@ -17,10 +17,15 @@ Needs root, useradd and configurable-http-proxy; otherwise skipped with one line
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import json
+import os
+import pwd
 import re
 import shutil
+import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -45,17 +50,18 @@ WORK = {   # grade ids solved from the solution notebook; cyd also answers the q
     PREFIX + "cyd": ["standardize", "fit_line"],
 }
 EXPECTED = {PREFIX + "ada": 8.0, PREFIX + "bob": 0.0, PREFIX + "cyd": 5.0}
+CROWD = [f"{PREFIX}s{i:02d}" for i in range(30)]      # the load test's students
 
 
 @pytest.fixture(scope="module")
 def classroom():
     """A hub set up by classroom/setup_hub.py on loopback, with four fresh system accounts."""
-    names = [TEACHER, *WORK]
+    names = [TEACHER, *WORK, *CROWD]
     state = Path(tempfile.mkdtemp(prefix="elmtest-hub-", dir="/tmp"))
     state.chmod(0o755)                        # users read their Jupyter config and the shared Python here
     passwords = {name: make_user(name) for name in names}
     port, hub_port, proxy_port, service_port = free_ports(4)
-    room = setup_hub.Classroom([TEACHER], list(WORK), state_dir=str(state / "state"),
+    room = setup_hub.Classroom([TEACHER], [*WORK, *CROWD], state_dir=str(state / "state"),
                                exchange=str(state / "exchange"), port=port, hub_port=hub_port,
                                proxy_api_port=proxy_port, service_port=service_port, budget="small")
     hub = None
@@ -98,15 +104,18 @@ def test_assignment_cycle_on_the_hub(classroom):
     def step(what):
         transcript["steps"].append(f"{time.time() - t0:6.1f} s  {what}")
 
-    users = {name: UserClient(hub, name, pw) for name, pw in classroom["passwords"].items()}
+    users = {name: UserClient(hub, name, classroom["passwords"][name]) for name in [TEACHER, *WORK]}
     step("4 users logged in through the hub's login form (PAM) and got their own API tokens")
     for name, user in users.items():
         transcript["users"][name] = {"groups": user.hub_api("GET", "/user").json()["groups"]}
     assert transcript["users"][TEACHER]["groups"] == [f"formgrade-{COURSE}"]
     assert all(transcript["users"][s]["groups"] == [f"nbgrader-{COURSE}"] for s in WORK)
 
+    users = {name: users[name] for name in [TEACHER, *WORK]}
     for user in users.values():
-        user.start_server()
+        user.request_server()
+    for user in users.values():
+        user.wait_for_server()
     step("4 servers started through the hub's REST API, each as its own system user")
     teacher = users[TEACHER]
     # the servers really run as their users
@@ -159,7 +168,7 @@ def test_assignment_cycle_on_the_hub(classroom):
     assert as_user(ada, "ls", str(Path(room.exchange) / COURSE / "outbound" / LESSON)).returncode == 0
 
     _ok(teacher.service("POST", f"formgrader/api/assignment/{LESSON}/collect"))
-    assert sorted(p.name for p in (course_root / "submitted").iterdir()) == sorted(WORK)
+    assert set(WORK) <= {p.name for p in (course_root / "submitted").iterdir()}
     step("instructor: collected 3 submissions")
     # The one step not over HTTP: plain nbgrader autograde, as the instructor, in the course directory.
     as_user(TEACHER, "nbgrader", "autograde", LESSON, cwd=str(course_root))
@@ -211,3 +220,94 @@ def _hidden_test_lines(solution) -> list[str]:
     lines = [line for cell in solution.cells for line in hidden_lines(cell.source) if line not in shown]
     assert len(lines) > 10
     return lines
+
+
+def test_formgrader_inside_jupyterlab_in_a_browser(classroom):
+    """The instructor logs in with the hub's form in Chromium, opens the formgrader service's JupyterLab
+    and its Formgrader panel: the formgrader renders inside JupyterLab's iframe (allowed for this service
+    only), while an ordinary server of the same hub still refuses to be framed."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("the formgrader browser check needs Debian's chromium on PATH (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from test_browser import CHROMIUM_ARGS
+
+    hub = classroom["hub"]
+    shots = ROOT / "test-artifacts" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        page.set_default_timeout(180_000)
+        page.goto(f"{hub.url}/hub/login")
+        page.fill("#username_input", TEACHER)
+        page.fill("#password_input", classroom["passwords"][TEACHER])
+        page.click("#login_submit")
+        page.wait_for_url(re.compile(r"/(hub/home|hub/spawn|user/)"))
+        page.goto(f"{hub.url}/services/{COURSE}/lab")
+        page.get_by_text("Nbgrader", exact=True).first.click()
+        page.get_by_text("Formgrader", exact=True).first.click()
+        frame = page.frame_locator("#formgrader iframe")
+        frame.get_by_text("Manage Assignments").first.wait_for()
+        frame.get_by_text(LESSON).first.wait_for()          # released by the cycle test, or by the load test
+        page.screenshot(path=str(shots / "hub_formgrader.png"))
+        # the same embedding from the instructor's own server is refused by the browser (frame-ancestors 'none')
+        page.goto(f"{hub.url}/user/{TEACHER}/lab")
+        page.wait_for_selector(".jp-LabShell")
+        framed = page.evaluate("""async (url) => {
+            const f = document.createElement('iframe'); f.src = url; document.body.appendChild(f);
+            await new Promise(r => setTimeout(r, 4000));
+            try { return f.contentDocument !== null && f.contentDocument.body.innerText.length > 0; }
+            catch (e) { return false; } }""", f"{hub.url}/user/{TEACHER}/tree")
+        browser.close()
+    assert framed is False, "an ordinary server of the hub could be framed"
+
+
+def test_thirty_students_at_once(classroom):
+    """30 students log in, call the hub's API, fetch and submit at the same moment, each as their own
+    system account (tests/hub_load.py); the instructor collects: 30 submissions, byte for byte."""
+    hub, room = classroom["hub"], classroom["room"]
+    teacher = UserClient(hub, TEACHER, classroom["passwords"][TEACHER])
+    course_root = Path(room.course_root)
+    assignment = "load_00"
+    src = course_root / "solutions" / assignment
+    if not src.exists():
+        shutil.copytree(course_root / "solutions" / LESSON, src)
+        teacher_pw = pwd.getpwnam(TEACHER)
+        for path in [src, *src.rglob("*")]:
+            os.chown(path, teacher_pw.pw_uid, teacher_pw.pw_gid)
+    _ok(teacher.service("POST", f"formgrader/api/assignment/{assignment}/assign"))
+    _ok(teacher.service("POST", f"formgrader/api/assignment/{assignment}/release"))
+
+    spec = Path(room.state_dir) / "load.json"
+    spec.write_text(json.dumps({"hub": hub.url, "exchange": room.exchange, "course": COURSE,
+                                "assignment": assignment, "notebook": f"{LESSON}.ipynb",
+                                "students": {name: classroom["passwords"][name] for name in CROWD}}))
+    proc = subprocess.run([f"{room.venv_bin}/python", str(ROOT / "tests" / "hub_load.py"), str(spec)],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, **room.extra_env})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    errors = [r for r in report["results"] if "error" in r]
+    http = [lat for r in report["results"] for lat in r.get("latencies", [])]
+
+    _ok(teacher.service("POST", f"formgrader/api/assignment/{assignment}/collect"))
+    collected = {}
+    for r in report["results"]:
+        path = course_root / "submitted" / r["name"] / assignment / f"{LESSON}.ipynb"
+        collected[r["name"]] = path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == r.get("sha256")
+
+    seconds = sorted(s for _, s, _ in http)
+    figures = {
+        "students": len(CROWD), "wall_seconds": round(report["seconds"], 1), "hub_requests": len(http),
+        "hub_latency_median_ms": round(1000 * statistics.median(seconds), 1) if seconds else None,
+        "hub_latency_p95_ms": round(1000 * seconds[int(0.95 * (len(seconds) - 1))], 1) if seconds else None,
+        "per_request_p95_ms": {what: round(1000 * sorted(s for w, s, _ in http if w == what)[
+            int(0.95 * (sum(w == what for w, _, _ in http) - 1))], 1) for what in sorted({w for w, _, _ in http})},
+        "errors": len(errors) + sum(code >= 400 for _, _, code in http),
+        "submissions_collected_intact": sum(collected.values()),
+    }
+    save_artifact("classroom_load.json", figures)
+    print(json.dumps(figures, indent=1))
+    assert not errors, errors[:2]
+    assert figures["errors"] == 0 and figures["submissions_collected_intact"] == len(CROWD), figures
