@@ -71,7 +71,8 @@ def classroom():
     finally:
         if hub is not None:
             hub.stop()
-            shutil.copy(hub.log, ROOT / "test-artifacts" / "classroom_hub.log") if (ROOT / "test-artifacts").is_dir() else None
+            (ROOT / "test-artifacts").mkdir(exist_ok=True)
+            shutil.copy(hub.log, ROOT / "test-artifacts" / "classroom_hub.log")
         for name in names:
             remove_user(name)
         shutil.rmtree(state, ignore_errors=True)
