@@ -58,7 +58,7 @@ def _config_path(spawner):
 
 c.Spawner.environment = {
     "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",    # nbgrader runs `alembic` by name
-    "PYTHONPATH": settings["repo"],    # lecturelib from the checkout the classroom was set up from
+    "PYTHONPATH": settings["lecturelib_path"],    # the checkout the classroom was set up from (or its copy)
     "JUPYTER_CONFIG_PATH": _config_path,
     "COURSE_BUDGET": settings.get("budget", "full"),
     **settings["extra_env"],
@@ -96,7 +96,7 @@ c.JupyterHub.services = [
         "oauth_no_confirm": True,
         "environment": {
             "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
-            "PYTHONPATH": settings["repo"],
+            "PYTHONPATH": settings["lecturelib_path"],
             "JUPYTER_CONFIG_PATH": str(state / "etc" / "grader"),
             "JUPYTERHUB_DEFAULT_URL": "/lab",
             "COURSE_BUDGET": settings.get("budget", "full"),

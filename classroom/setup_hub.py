@@ -98,8 +98,6 @@ def _check(room: Classroom) -> None:
                              "or pass --create-users") from None
     if shutil.which("configurable-http-proxy") is None:
         raise SetupError("configurable-http-proxy is missing: npm install -g configurable-http-proxy")
-    if not reachable_by_all(REPO / "lecturelib" / "__init__.py", stat.S_IROTH):
-        raise SetupError(f"{REPO} is not readable by other users, so their kernels cannot import lecturelib")
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -171,6 +169,20 @@ def prepare_course(room: Classroom) -> Path:
     return root
 
 
+def shared_lecturelib(state: Path) -> Path:
+    """Where every user's Python finds lecturelib: this checkout, or a copy if others cannot read it."""
+    if reachable_by_all(REPO / "lecturelib" / "__init__.py", stat.S_IROTH):
+        return REPO
+    dest = state / "lib"
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(REPO / "lecturelib", dest / "lecturelib", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [dest, *dest.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    print(f"{REPO} is private: the hub's users import a copy of lecturelib from {dest}")
+    return dest
+
+
 def prepare(room: Classroom) -> None:
     _check(room)
     state = Path(room.state_dir)
@@ -190,7 +202,8 @@ def prepare(room: Classroom) -> None:
     write_jupyter_configs(room)
     prepare_exchange(room)
     prepare_course(room)
-    settings = {**asdict(room), "grader": room.grader, "course_root": room.course_root, "repo": str(REPO)}
+    settings = {**asdict(room), "grader": room.grader, "course_root": room.course_root,
+                "lecturelib_path": str(shared_lecturelib(state))}
     _write(room.settings_file, json.dumps(settings, indent=1))
 
 

@@ -67,7 +67,7 @@ def as_user(user: str, *cmd: str, cwd: str | None = None, check: bool = True, ti
     home = pwd.getpwnam(user).pw_dir
     path = os.pathsep.join([*SHARED_BIN, "/usr/local/bin", "/usr/bin", "/bin"])
     proc = subprocess.run(["runuser", "-u", user, "--", "env", "-i", f"HOME={home}", f"USER={user}",
-                           f"LOGNAME={user}", f"PATH={path}", f"PYTHONPATH={ROOT}", "COURSE_BUDGET=small",
+                           f"LOGNAME={user}", f"PATH={path}", "COURSE_BUDGET=small",
                            *[f"{k}={v}" for k, v in SHARED_ENV.items()], *cmd],
                           cwd=cwd or home, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
@@ -116,6 +116,7 @@ def start_hub(room: setup_hub.Classroom) -> Hub:
     setup_hub.prepare(room)
     SHARED_BIN[:] = [room.venv_bin]
     SHARED_ENV.update(room.extra_env)
+    SHARED_ENV["PYTHONPATH"] = json.loads(room.settings_file.read_text())["lecturelib_path"]
     cmd, env = setup_hub.hub_command(room)
     log = Path(room.state_dir) / "hub.log"
     proc = subprocess.Popen(cmd, cwd=Path(room.state_dir) / "hub", env=env, stdout=open(log, "w"),

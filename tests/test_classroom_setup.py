@@ -60,3 +60,16 @@ def test_reachable_by_all():
         assert not reachable_by_all(tool)
     finally:
         shutil.rmtree(root)
+
+
+def test_private_checkout_gets_a_shared_copy_of_lecturelib(tmp_path, monkeypatch):
+    private = tmp_path / "private-checkout"
+    (private / "lecturelib").mkdir(parents=True)
+    (private / "lecturelib" / "__init__.py").write_text("")
+    private.chmod(0o700)
+    monkeypatch.setattr(setup_hub, "REPO", private)
+    where = setup_hub.shared_lecturelib(tmp_path / "state")
+    assert where == tmp_path / "state" / "lib"
+    assert (where / "lecturelib" / "__init__.py").stat().st_mode & 0o777 == 0o644
+    monkeypatch.setattr(setup_hub, "REPO", ROOT)
+    assert setup_hub.shared_lecturelib(tmp_path / "state") == ROOT      # a readable checkout is used as is
