@@ -2,6 +2,7 @@
 logs in through the hub's login form as a given user and then talks to that user's own server."""
 from __future__ import annotations
 
+import html
 import json
 import os
 import pwd
@@ -178,3 +179,29 @@ class UserClient:
     def write_notebook(self, path: str, nb: dict) -> None:
         r = self.server("PUT", f"api/contents/{path}", data=json.dumps({"type": "notebook", "content": nb}))
         r.raise_for_status()
+
+
+def page_text(page_html: str) -> str:
+    """What a reader sees of an HTML page: tags dropped, entities decoded (code is split into spans)."""
+    no_code_tags = re.sub(r"<(script|style)\b.*?</\1>", "", page_html, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", no_code_tags))
+
+
+def page_config(lab_html: str) -> dict:
+    """The configuration JupyterLab's page hands to the browser (extensions, disabled plugins)."""
+    found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', lab_html, re.S)
+    assert found, lab_html[:500]
+    return json.loads(found.group(1))
+
+
+def denied(user: str, *cmd: str) -> bool:
+    proc = as_user(user, *cmd, check=False)
+    return proc.returncode != 0 and "Permission denied" in proc.stderr
+
+
+def ok(response) -> dict:
+    assert response.status_code == 200, f"{response.request.method} {response.url}: {response.status_code} {response.text[:500]}"
+    body = response.json()
+    if isinstance(body, dict) and body.get("success") is False:
+        raise AssertionError(f"{response.url}: {body.get('log') or body.get('error') or body}")
+    return body

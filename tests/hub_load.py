@@ -16,6 +16,7 @@ import json
 import os
 import pwd
 import re
+import statistics
 import sys
 import time
 import traceback
@@ -89,6 +90,24 @@ def run_as(spec, name, password, go_read, out_write) -> None:
         result = {"name": name, "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-1500:]}
     os.write(out_write, json.dumps(result).encode())
     os._exit(0)
+
+
+def summarize(report: dict, intact: int) -> dict:
+    """The figures: hub latency (median, p95; overall and per request), errors, submissions intact."""
+    http = [lat for r in report["results"] for lat in r.get("latencies", [])]
+
+    def ms(values, q):
+        values = sorted(values)
+        return round(1000 * values[int(q * (len(values) - 1))], 1) if values else None
+
+    return {
+        "students": len(report["results"]), "wall_seconds": round(report["seconds"], 1), "hub_requests": len(http),
+        "hub_latency_median_ms": round(1000 * statistics.median(s for _, s, _ in http), 1) if http else None,
+        "hub_latency_p95_ms": ms([s for _, s, _ in http], 0.95),
+        "p95_ms_per_request": {what: ms([s for w, s, _ in http if w == what], 0.95) for what in sorted({w for w, _, _ in http})},
+        "errors": sum("error" in r for r in report["results"]) + sum(code >= 400 for _, _, code in http),
+        "submissions_collected_intact": intact,
+    }
 
 
 def main(spec_path: str) -> int:

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import json
 import os
 import pwd
 import re
 import shutil
-import statistics
 import subprocess
 import tempfile
 import time
@@ -34,8 +32,9 @@ import nbformat
 import pytest
 
 from conftest import ROOT, cell_by_grade_id, save_artifact
-from hub_helpers import PREFIX, UserClient, as_user, free_ports, make_user, missing_requirements, remove_user, \
-    setup_hub, start_hub
+from hub_helpers import PREFIX, UserClient, as_user, denied, free_ports, make_user, missing_requirements, ok, \
+    page_config, page_text, remove_user, setup_hub, start_hub
+from hub_load import summarize
 
 _why = missing_requirements()
 if _why:
@@ -78,25 +77,6 @@ def classroom():
         shutil.rmtree(state, ignore_errors=True)
 
 
-def _text(page_html: str) -> str:
-    """What a reader sees of an HTML page: tags dropped, entities decoded (code is split into spans)."""
-    no_code_tags = re.sub(r"<(script|style)\b.*?</\1>", "", page_html, flags=re.S)
-    return html.unescape(re.sub(r"<[^>]+>", "", no_code_tags))
-
-
-def _denied(user: str, *cmd: str) -> bool:
-    proc = as_user(user, *cmd, check=False)
-    return proc.returncode != 0 and "Permission denied" in proc.stderr
-
-
-def _ok(response) -> dict:
-    assert response.status_code == 200, f"{response.request.method} {response.url}: {response.status_code} {response.text[:500]}"
-    body = response.json()
-    if isinstance(body, dict) and body.get("success") is False:
-        raise AssertionError(f"{response.url}: {body.get('log') or body.get('error') or body}")
-    return body
-
-
 def test_assignment_cycle_on_the_hub(classroom):
     hub, room = classroom["hub"], classroom["room"]
     transcript = {"hub_url": hub.url, "users": {}, "steps": []}
@@ -128,13 +108,20 @@ def test_assignment_cycle_on_the_hub(classroom):
     assert users[PREFIX + "ada"].server("GET", "formgrader").status_code == 404
     assert "frame-ancestors 'none'" in users[PREFIX + "ada"].server("GET", "lab").headers["Content-Security-Policy"]
     assert teacher.service("GET", "formgrader").headers["Content-Security-Policy"] == "frame-ancestors 'self'"
-    courses = _ok(teacher.server("GET", "formgraders"))
+    # every JupyterLab has the course's nbgrader extension; students see no formgrader, instructors do (the service)
+    for who, user in ((PREFIX + "ada", users[PREFIX + "ada"]), (TEACHER, teacher)):
+        lab = page_config(user.server("GET", "lab").text)
+        assert "@jupyter/nbgrader" in [e["name"] for e in lab["federated_extensions"]], who
+        assert "@jupyter/nbgrader:formgrader" in lab["disabledExtensions"], who
+        assert ("@jupyter/nbgrader:course-list" in lab["disabledExtensions"]) == (who != TEACHER), who
+    assert "@jupyter/nbgrader:formgrader" not in page_config(teacher.service("GET", "lab").text)["disabledExtensions"]
+    courses = ok(teacher.server("GET", "formgraders"))
     assert any(COURSE in json.dumps(c) for c in courses["value"]), courses
 
     for student in WORK:
-        _ok(teacher.service("PUT", f"formgrader/api/student/{student}", json={"first_name": student}))
-    _ok(teacher.service("POST", f"formgrader/api/assignment/{LESSON}/assign"))
-    _ok(teacher.service("POST", f"formgrader/api/assignment/{LESSON}/release"))
+        ok(teacher.service("PUT", f"formgrader/api/student/{student}", json={"first_name": student}))
+    ok(teacher.service("POST", f"formgrader/api/assignment/{LESSON}/assign"))
+    ok(teacher.service("POST", f"formgrader/api/assignment/{LESSON}/release"))
     step("instructor (formgrader service): 3 students added, lesson generated and released")
 
     solution = nbformat.read(ROOT / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
@@ -142,16 +129,16 @@ def test_assignment_cycle_on_the_hub(classroom):
     nb_path = f"{COURSE}/{LESSON}/{LESSON}.ipynb"
     for student, solved in WORK.items():
         user = users[student]
-        listed = _ok(user.server("GET", f"assignments?course_id={COURSE}"))
+        listed = ok(user.server("GET", f"assignments?course_id={COURSE}"))
         assert [a["assignment_id"] for a in listed["value"]] == [LESSON], listed
-        _ok(user.server("POST", "assignments/fetch", data=form))
+        ok(user.server("POST", "assignments/fetch", data=form))
         nb = nbformat.from_dict(user.read_notebook(nb_path))
         for gid in solved:
             cell_by_grade_id(nb, gid).source = cell_by_grade_id(solution, gid).source
         if student == PREFIX + "cyd":
             cell_by_grade_id(nb, "quiz_grading").source = 'answer = "a"'
         user.write_notebook(nb_path, nb)
-        _ok(user.server("POST", "assignments/submit", data=form))
+        ok(user.server("POST", "assignments/submit", data=form))
     step("3 students (their own servers): fetched, edited (full / blank / partial) and submitted")
 
     # what a student can and cannot read, tried as that student
@@ -159,34 +146,34 @@ def test_assignment_cycle_on_the_hub(classroom):
     course_root = Path(room.course_root)
     inbound = Path(room.exchange) / COURSE / "inbound"
     isolation = {
-        "another student's notebook": _denied(ada, "cat", f"/home/{bob}/{nb_path}"),
-        "the exchange's inbound (others' submissions)": _denied(ada, "ls", str(inbound)),
-        "the instructor's course (hidden tests)": _denied(ada, "cat", str(course_root / "solutions" / LESSON / f"{LESSON}.ipynb")),
-        "the instructor's gradebook": _denied(ada, "ls", str(course_root)),
+        "another student's notebook": denied(ada, "cat", f"/home/{bob}/{nb_path}"),
+        "the exchange's inbound (others' submissions)": denied(ada, "ls", str(inbound)),
+        "the instructor's course (hidden tests)": denied(ada, "cat", str(course_root / "solutions" / LESSON / f"{LESSON}.ipynb")),
+        "the instructor's gradebook": denied(ada, "ls", str(course_root)),
     }
     transcript["student_cannot_read"] = isolation
     assert all(isolation.values()), isolation
     assert as_user(ada, "ls", str(Path(room.exchange) / COURSE / "outbound" / LESSON)).returncode == 0
 
-    _ok(teacher.service("POST", f"formgrader/api/assignment/{LESSON}/collect"))
+    ok(teacher.service("POST", f"formgrader/api/assignment/{LESSON}/collect"))
     assert set(WORK) <= {p.name for p in (course_root / "submitted").iterdir()}
     step("instructor: collected 3 submissions")
     # The one step not over HTTP: plain nbgrader autograde, as the instructor, in the course directory.
     as_user(TEACHER, "nbgrader", "autograde", LESSON, cwd=str(course_root))
     step("instructor: nbgrader autograde (3 notebooks)")
-    _ok(teacher.service("POST", f"formgrader/api/assignment/{LESSON}/generate_feedback"))
-    _ok(teacher.service("POST", f"formgrader/api/assignment/{LESSON}/release_feedback"))
+    ok(teacher.service("POST", f"formgrader/api/assignment/{LESSON}/generate_feedback"))
+    ok(teacher.service("POST", f"formgrader/api/assignment/{LESSON}/release_feedback"))
     step("instructor: feedback generated and released")
 
     hidden = _hidden_test_lines(solution)
     visible = "assert Z.shape == X.shape"
     for student in WORK:
         user = users[student]
-        _ok(user.server("POST", "assignments/fetch_feedback", data=form))
+        ok(user.server("POST", "assignments/fetch_feedback", data=form))
         folder = user.server("GET", f"api/contents/{COURSE}/{LESSON}/feedback").json()["content"]
         assert len(folder) == 1, folder
         page = user.server("GET", f"api/contents/{folder[0]['path']}/{LESSON}.html?content=1&type=file&format=text")
-        text = _text(page.json()["content"])
+        text = page_text(page.json()["content"])
         leaked = [line for line in hidden if line in text]
         assert not leaked, f"{student}'s feedback shows hidden tests: {leaked[:3]}"
         assert visible in text and f"Score: {EXPECTED[student]:g}" in " ".join(text.split()).replace(".0 ", " ")
@@ -278,8 +265,8 @@ def test_thirty_students_at_once(classroom):
         teacher_pw = pwd.getpwnam(TEACHER)
         for path in [src, *src.rglob("*")]:
             os.chown(path, teacher_pw.pw_uid, teacher_pw.pw_gid)
-    _ok(teacher.service("POST", f"formgrader/api/assignment/{assignment}/assign"))
-    _ok(teacher.service("POST", f"formgrader/api/assignment/{assignment}/release"))
+    ok(teacher.service("POST", f"formgrader/api/assignment/{assignment}/assign"))
+    ok(teacher.service("POST", f"formgrader/api/assignment/{assignment}/release"))
 
     spec = Path(room.state_dir) / "load.json"
     spec.write_text(json.dumps({"hub": hub.url, "exchange": room.exchange, "course": COURSE,
@@ -290,25 +277,16 @@ def test_thirty_students_at_once(classroom):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     errors = [r for r in report["results"] if "error" in r]
-    http = [lat for r in report["results"] for lat in r.get("latencies", [])]
 
-    _ok(teacher.service("POST", f"formgrader/api/assignment/{assignment}/collect"))
+    ok(teacher.service("POST", f"formgrader/api/assignment/{assignment}/collect"))
     collected = {}
     for r in report["results"]:
         path = course_root / "submitted" / r["name"] / assignment / f"{LESSON}.ipynb"
         collected[r["name"]] = path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == r.get("sha256")
 
-    seconds = sorted(s for _, s, _ in http)
-    figures = {
-        "students": len(CROWD), "wall_seconds": round(report["seconds"], 1), "hub_requests": len(http),
-        "hub_latency_median_ms": round(1000 * statistics.median(seconds), 1) if seconds else None,
-        "hub_latency_p95_ms": round(1000 * seconds[int(0.95 * (len(seconds) - 1))], 1) if seconds else None,
-        "per_request_p95_ms": {what: round(1000 * sorted(s for w, s, _ in http if w == what)[
-            int(0.95 * (sum(w == what for w, _, _ in http) - 1))], 1) for what in sorted({w for w, _, _ in http})},
-        "errors": len(errors) + sum(code >= 400 for _, _, code in http),
-        "submissions_collected_intact": sum(collected.values()),
-    }
+    figures = summarize(report, sum(collected.values()))
     save_artifact("classroom_load.json", figures)
     print(json.dumps(figures, indent=1))
     assert not errors, errors[:2]
+    assert figures["students"] == len(CROWD) and figures["hub_requests"] == 9 * len(CROWD), figures
     assert figures["errors"] == 0 and figures["submissions_collected_intact"] == len(CROWD), figures
