@@ -8,6 +8,11 @@ counted. nbgrader is imported once, before forking, so thirty students cost thir
 interpreters. Prints one JSON object: per-student results and the latencies.
 
     python tests/hub_load.py SPEC.json      (SPEC: hub url, exchange, course, assignment, students)
+    python tests/hub_load.py SPEC.json --servers
+
+With ``--servers`` (heavier: thirty JupyterLabs; not run in CI) every student instead starts their own
+server through the hub and fetches, edits and submits through it, as the Assignments tab does: all of
+that traffic then goes through the hub's proxy, and the server start-up time is reported too.
 """
 from __future__ import annotations
 
@@ -92,6 +97,54 @@ def run_as(spec, name, password, go_read, out_write) -> None:
     os._exit(0)
 
 
+def through_server(spec, name, password, barrier) -> dict:
+    """One student on their own server, over HTTP only (a thread; no change of uid needed)."""
+    hub, lat = spec["hub"], []
+    barrier.wait()
+    try:
+        web = requests.Session()
+        page = timed(lat, "GET /hub/login", web.get, f"{hub}/hub/login")
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+        timed(lat, "POST /hub/login", web.post, f"{hub}/hub/login", allow_redirects=False,
+              data={"username": name, "password": password, "_xsrf": xsrf})
+        token = timed(lat, "POST /hub/api/users/:name/tokens", web.post, f"{hub}/hub/api/users/{name}/tokens",
+                      json={"note": "load test"}, headers={"X-XSRFToken": web.cookies.get("_xsrf", path="/hub/")}).json()["token"]
+        api = requests.Session()
+        api.headers["Authorization"] = f"token {token}"
+        t = time.perf_counter()
+        timed(lat, "POST /hub/api/users/:name/server", api.post, f"{hub}/hub/api/users/{name}/server")
+        while not timed(lat, "GET /hub/api/users/:name", api.get, f"{hub}/hub/api/users/{name}").json().get(
+                "servers", {}).get("", {}).get("ready"):
+            time.sleep(1)
+        spawn = time.perf_counter() - t
+        server = f"{hub}/user/{name}"
+        form = {"course_id": spec["course"], "assignment_id": spec["assignment"]}
+        timed(lat, "POST /user/:name/assignments/fetch", api.post, f"{server}/assignments/fetch", data=form)
+        path = f"{server}/api/contents/{spec['course']}/{spec['assignment']}/{spec['notebook']}"
+        nb = timed(lat, "GET /user/:name/api/contents", api.get, f"{path}?type=notebook").json()["content"]
+        nb["cells"].append(nbformat.v4.new_markdown_cell(f"Submitted by {name} at {time.time():.6f}"))
+        timed(lat, "PUT /user/:name/api/contents", api.put, path, data=json.dumps({"type": "notebook", "content": nb}))
+        saved = timed(lat, "GET /user/:name/api/contents", api.get, f"{path}?type=file&format=text").json()["content"]
+        timed(lat, "POST /user/:name/assignments/submit", api.post, f"{server}/assignments/submit", data=form)
+        timed(lat, "DELETE /hub/api/users/:name/server", api.delete, f"{hub}/hub/api/users/{name}/server")
+        return {"name": name, "sha256": hashlib.sha256(saved.encode()).hexdigest(), "spawn_seconds": spawn,
+                "latencies": lat}
+    except Exception as e:
+        return {"name": name, "error": f"{type(e).__name__}: {e}", "latencies": lat}
+
+
+def main_servers(spec) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    barrier = Barrier(len(spec["students"]))
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(spec["students"])) as pool:
+        results = list(pool.map(lambda item: through_server(spec, *item, barrier), spec["students"].items()))
+    print(json.dumps({"seconds": time.perf_counter() - start, "results": results}))
+    return 0
+
+
 def summarize(report: dict, intact: int) -> dict:
     """The figures: hub latency (median, p95; overall and per request), errors, submissions intact."""
     http = [lat for r in report["results"] for lat in r.get("latencies", [])]
@@ -107,6 +160,8 @@ def summarize(report: dict, intact: int) -> dict:
         "p95_ms_per_request": {what: ms([s for w, s, _ in http if w == what], 0.95) for what in sorted({w for w, _, _ in http})},
         "errors": sum("error" in r for r in report["results"]) + sum(code >= 400 for _, _, code in http),
         "submissions_collected_intact": intact,
+        **({"server_start_median_s": round(statistics.median(spawns), 1), "server_start_max_s": round(max(spawns), 1)}
+           if (spawns := [r["spawn_seconds"] for r in report["results"] if "spawn_seconds" in r]) else {}),
     }
 
 
@@ -136,4 +191,6 @@ def main(spec_path: str) -> int:
 
 
 if __name__ == "__main__":
+    if "--servers" in sys.argv:
+        sys.exit(main_servers(json.loads(open(sys.argv[1]).read())))
     sys.exit(main(sys.argv[1]))
