@@ -9,6 +9,11 @@ HOST   ?= 127.0.0.1
 # Set NO_BROWSER=1 for a headless machine (JupyterLab then prints its URL and token).
 NO_BROWSER ?=
 PYTEST_ARGS ?=
+# `make classroom`: the course's JupyterHub for a class (classroom/README.md)
+HUB_PORT ?= 8000
+INSTRUCTOR ?=
+STUDENTS ?=
+CLASSROOM_ARGS ?=
 BENCH_ARGS ?=
 
 # Everything below runs with the environment's bin/ first on PATH: nbgrader starts `alembic` by name.
@@ -16,13 +21,15 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 STAMP := $(VENV)/.course-installed
 
-.PHONY: lab test bench env doctor release clean-venv help
+.PHONY: lab test bench env doctor release classroom clean-venv help
 
 help:
 	@echo "make lab    build .venv if needed, then start JupyterLab on the course (PORT=$(PORT), NO_BROWSER=1 for headless)"
 	@echo "make test   build .venv if needed, then run the whole test suite"
 	@echo "make bench  build .venv if needed, then write benchmarks/RESULTS.md"
 	@echo "make env    only build or update .venv"
+	@echo "make classroom  (root) set up and start the course's JupyterHub on $(HOST):$(HUB_PORT) for"
+	@echo "            INSTRUCTOR=name STUDENTS=a,b,c (system accounts; see classroom/README.md)"
 
 env: $(STAMP)
 
@@ -66,6 +73,13 @@ doctor: $(STAMP)
 
 release: $(STAMP)
 	$(BIN)/course release
+
+# The hub runs as root (it spawns every user's JupyterLab as that user); loopback unless HOST says otherwise.
+classroom: $(STAMP)
+	@command -v configurable-http-proxy >/dev/null || { echo "classroom: configurable-http-proxy is missing: npm install -g configurable-http-proxy"; exit 2; }
+	@test -n "$(INSTRUCTOR)" || { echo "classroom: name the instructor: make classroom INSTRUCTOR=name STUDENTS=a,b,c"; exit 2; }
+	$(BIN)/python classroom/setup_hub.py --instructor "$(INSTRUCTOR)" --students "$(STUDENTS)" \
+	  --ip $(HOST) --port $(HUB_PORT) $(CLASSROOM_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -4,7 +4,11 @@ solutions/<lesson>/<lesson>.ipynb is nbgrader's *source* version (solutions and 
 lessons/<lesson>/<lesson>.ipynb is the *release* version students open. Regenerate the lessons with
 `course release` (it runs `nbgrader generate_assignment` and backs up anything it would replace).
 """
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import GetGrades
+
 from lecturelib.grading.execute import AUTOGRADE_PREPROCESSORS, use_in_validator
+from lecturelib.grading.feedback import HideHiddenTests
 
 c = get_config()  # noqa: F821  (provided by nbgrader when it loads this file)
 
@@ -31,3 +35,6 @@ c.Execute.timeout = 600
 # can stall until its whole time limit has passed (see lecturelib/grading/execute.py).
 c.Autograde.autograde_preprocessors = AUTOGRADE_PREPROCESSORS
 use_in_validator()   # Validator.preprocessors is not configurable: c.Validator.preprocessors would be ignored
+# Feedback never shows the hidden tests: neither their code nor a traceback that quotes it
+# (see lecturelib/grading/feedback.py; nbgrader's default feedback shows both).
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -129,6 +129,14 @@ def _cmd_train(args) -> int:
     raise CourseError(f"unknown model {args.model!r}")
 
 
+def _cmd_stats(args) -> int:
+    from pathlib import Path
+
+    from .grading.stats import main as stats_main
+
+    return stats_main(args.assignment, Path(args.gradebook), Path(args.out))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="course", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -159,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("lessons", nargs="*", help="lesson ids (default: all)")
     s.add_argument("--check", action="store_true", help="only check that lessons/ is in sync; exit 1 if not")
     s.set_defaults(func=_cmd_release)
+
+    s = sub.add_parser("stats", help="(instructors) per exercise: how many students scored full, partial, "
+                                     "zero marks, from the gradebook (CSV and PNG)")
+    s.add_argument("assignment", help="an assignment in the gradebook, e.g. 00_getting_started")
+    s.add_argument("--gradebook", default="gradebook.db", help="nbgrader's gradebook (default ./gradebook.db)")
+    s.add_argument("--out", default="stats", help="folder for <assignment>_stats.csv and .png (default ./stats)")
+    s.set_defaults(func=_cmd_stats)
 
     s = sub.add_parser("doctor", help="check Python, torch and the device, learn2learn, the kernel and "
                                       "the JupyterLab extensions")
