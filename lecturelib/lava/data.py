@@ -26,7 +26,7 @@ class BCData:
     text_id: np.ndarray     # (S,)
     texts: list[str]
     windows: list[Window] = field(default_factory=list)
-    levels: list[np.ndarray] | None = None   # the frozen trunk's features of every frame, (N, T+1, C, h, w)
+    levels: list[np.ndarray] | None = None   # the frozen trunk's features of every frame, (N, T+1, h*w, C)
     obj: np.ndarray | None = None            # (S,) the block each sample's instruction names ...
     arg: np.ndarray | None = None            # (S,) ... and its second block (-1: none)
 
@@ -48,7 +48,7 @@ class BCData:
         """(visual input, actions (B, 3), text ids (B,)) for the sample indices ``idx``.
 
         The visual input is the frame history (B, T, H, W, 3) uint8, or the trunk's precomputed
-        levels [(B, T, C, h, w), ...] when :func:`precompute_levels` filled ``levels``.
+        levels [(B, T, h*w, C), ...] when :func:`precompute_levels` filled ``levels``.
         """
         s, t = self.stream[idx], self.t[idx]
         hist = np.clip(t[:, None] - np.arange(frames - 1, -1, -1)[None, :], 0, None)   # (B, T)
@@ -77,11 +77,11 @@ def precompute_levels(policy, data: BCData, batch_size: int = 256, device=None,
         from tqdm.auto import tqdm
         it = tqdm(it, desc="trunk features", leave=False)
     for i in it:
-        levels = vision.features(torch.from_numpy(flat[i:i + batch_size]).to(device))
+        levels = [lv.flatten(2).transpose(1, 2) for lv in vision.features(torch.from_numpy(flat[i:i + batch_size]).to(device))]
         if out is None:
             out = [np.empty((flat.shape[0], *lv.shape[1:]), np.float16) for lv in levels]
         for o, lv in zip(out, levels):
-            o[i:i + batch_size] = lv.float().cpu().numpy().astype(np.float16)
+            o[i:i + batch_size] = lv.float().cpu().numpy().astype(np.float16)   # token-major (B, hw, C)
     data.levels = [o.reshape(n, t1, *o.shape[1:]) for o in out]
     return data
 

@@ -147,7 +147,10 @@ class ConvPyramid(nn.Module):
     def tokens(self, levels: list[torch.Tensor]) -> torch.Tensor:
         out = []
         for i, (f, conv) in enumerate(zip(levels, self.learned)):
-            t = conv(f.float().flatten(2).transpose(1, 2))            # (B, hw, C) -> (B, hw, d)
+            x = f.float()
+            if x.dim() == 4:                                           # a feature map (B, C, h, w) ...
+                x = x.flatten(2).transpose(1, 2)                       # ... as tokens (B, hw, C)
+            t = conv(x)                                                # (B, hw, C) -> (B, hw, d)
             out.append(t + getattr(self, f"pos{i}") + self.coord(getattr(self, f"xy{i}")) + self.level[i])
         return torch.cat(out, 1)                                   # (B, N, d)
 
@@ -217,7 +220,7 @@ class LAVA(nn.Module):
 
     def forward(self, frames, text: torch.Tensor) -> torch.Tensor:
         """frames (B, T, H, W, 3) uint8 (or float in [0, 1]), or the trunk's precomputed levels
-        [(B, T, C, h, w), ...]; text (B, text_dim), or (B, L, text_dim) token features -> (B, 11) logits.
+        [(B, T, C, h, w) or token-major (B, T, h*w, C), ...]; text (B, text_dim), or (B, L, text_dim) token features -> (B, 11) logits.
 
         The logits are the action distribution: 5 for dx, 5 for dy (over :data:`MOTION_LEVELS`),
         then 1 for the grip (close when > 0). :func:`action_from_logits` picks the most likely action.

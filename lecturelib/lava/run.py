@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,6 @@ import numpy as np
 from ..world.events import detect_events, generate_play, random_windows
 from .data import build_bc_data, event_windows, precompute_levels
 from .evaluation import action_agreement, evaluate
-from .model import LavaConfig
 from .policy import make_policy, save_policy
 from .text import ENCODERS, make_encoder
 from .training import LONG_RECIPE, pretrain_trunk, train_lava
@@ -38,6 +38,8 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=r.batch_size)
     p.add_argument("--lr", type=float, default=r.lr)
     p.add_argument("--encoder", default=r.encoder, choices=list(ENCODERS))
+    p.add_argument("--grounding", type=float, default=r.grounding, help="weight of the auxiliary grounding loss")
+    p.add_argument("--text-noise", type=float, default=r.text_noise, help="noise on the frozen text features")
     p.add_argument("--windows", default="event", choices=["event", "random"])
     p.add_argument("--episodes", type=int, default=200, help="closed-loop episodes per phrasing split")
     p.add_argument("--ablations", action="store_true", help="also train every other encoder and random windows")
@@ -47,6 +49,9 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="write the measured figures to this JSON file")
     args = p.parse_args(argv)
 
+    cfg = replace(LONG_RECIPE, streams=args.streams, play_steps=args.play_steps, steps=args.steps,
+                  pretrain_steps=args.pretrain_steps, frames=args.frames, batch_size=args.batch_size, lr=args.lr,
+                  encoder=args.encoder, grounding=args.grounding, text_noise=args.text_noise, seed=args.seed)
     dev = pick_device(args.device)
     seed_everything(args.seed)
     print(f"device: {describe_device(dev)}")
@@ -58,7 +63,7 @@ def train_main(argv: list[str] | None = None) -> int:
     runs = [(args.encoder, args.windows)]
     if args.ablations:
         runs += [(e, "event") for e in ("onehot", "scratch", "minilm", "clip") if e != args.encoder]
-        runs += [("minilm", "random")] if args.windows == "event" else []
+        runs += [(args.encoder, "random")] if args.windows == "event" else []
     results = {}
     clip_model = None
     trunk_state = None      # the pre-trained trunk, shared by every run (as LAVA shares its ResNet)
@@ -74,18 +79,19 @@ def train_main(argv: list[str] | None = None) -> int:
                                     device=dev, progress=True)[0]
         encoder = make_encoder(enc_name, data.texts, clip_model)
         seed_everything(args.seed)
-        policy = make_policy(encoder, LavaConfig(frames=args.frames))
+        policy = make_policy(encoder, cfg.model_config())
         if trunk_state is not None:
             policy.model.vision.trunk.load_state_dict(trunk_state)
         elif args.pretrain_steps > 0:
             t1 = time.perf_counter()
-            pretrain_trunk(policy, play, args.pretrain_steps, device=dev, seed=args.seed)
+            pretrain_trunk(policy, play, cfg.pretrain_steps, cfg.pretrain_batch, device=dev, seed=cfg.seed)
             print(f"trunk pre-trained on play frames ({time.perf_counter() - t1:.0f} s)")
         trunk_state = {k: v.clone() for k, v in policy.model.vision.trunk.state_dict().items()}
         if policy.model.config.freeze_trunk:
             precompute_levels(policy, data, device=dev)      # the frozen trunk runs once per frame
         t1 = time.perf_counter()
-        train_lava(policy, data, args.steps, args.batch_size, args.lr, dev, seed=args.seed)
+        train_lava(policy, data, cfg.steps, cfg.batch_size, cfg.lr, dev, seed=cfg.seed,
+                   text_noise=cfg.text_noise, grounding=cfg.grounding)
         train_s = time.perf_counter() - t1
         figures = {"train_seconds": train_s}
         for split in ("train", "heldout"):
@@ -100,7 +106,7 @@ def train_main(argv: list[str] | None = None) -> int:
               f"held-out {figures['agree_heldout']:.2f}; success seen {figures['train/all']:.2f}, "
               f"held-out {figures['heldout/all']:.2f}, novel words {figures['novel_words/all']:.2f}")
         if i == 0 and args.out:
-            save_policy(policy, args.out, figures=figures, device=str(dev))
+            save_policy(policy, args.out, figures=figures, recipe=asdict(cfg), device=str(dev))
             print(f"saved the policy to {args.out}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -7,7 +7,7 @@ has no lesson-07 policy) uses :data:`LESSON_RECIPE`, ``course train lava`` and t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -48,8 +48,13 @@ class LavaTrainConfig:
         return LavaConfig(frames=self.frames, trunk=self.trunk, channels=channels)
 
 
-LESSON_RECIPE = LavaTrainConfig()
-LONG_RECIPE = LavaTrainConfig(streams=384, play_steps=200, pretrain_steps=1000, steps=6000)
+LESSON_RECIPE = LavaTrainConfig(streams=300, steps=3000, grounding=1.0, encoder="minilm_tokens")
+LONG_RECIPE = replace(LESSON_RECIPE, streams=384, pretrain_steps=1000, steps=6000)
+
+
+def _fused(device: torch.device) -> bool | None:
+    """AdamW's fused kernel: one pass over all parameters instead of a loop of small ops (CPU and CUDA)."""
+    return True if device.type in ("cpu", "cuda") else None
 
 
 def _update(opt, sched, loss: torch.Tensor, clip=None) -> None:
@@ -87,7 +92,8 @@ def pretrain_trunk(policy: LavaPolicy, play: PlayData, steps: int = 300, batch_s
         probe = pyramid_levels(trunk, torch.from_numpy(play.frames[:1, 0]).to(device), 1)[0]
     dim = 4 + 3 * play.present.shape[1]
     readout = nn.Linear(probe[0].numel(), dim).to(device)
-    opt = torch.optim.AdamW(list(trunk.parameters()) + list(readout.parameters()), lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(list(trunk.parameters()) + list(readout.parameters()), lr=lr, weight_decay=1e-4,
+                            fused=_fused(device))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     rng = np.random.default_rng(seed)
     it = range(steps)
@@ -133,7 +139,7 @@ def train_lava(policy: LavaPolicy, data: BCData, steps: int, batch_size: int = 6
     policy.to(device).train()
     frames = policy.model.config.frames
     params = [p for p in policy.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4, fused=_fused(device))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     rng = np.random.default_rng(seed)
     table = None
