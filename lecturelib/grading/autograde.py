@@ -162,7 +162,7 @@ def _error_messages(nb) -> dict[str, str]:
         if not gid or cell.cell_type != "code":
             continue
         for o in cell.get("outputs", []):
-            if o.get("output_type") == "error":
+            if o.get("output_type") == "error" and gid not in out:   # the first: a tampering note comes first
                 text = ANSI.sub("", f"{o.get('ename', 'Error')}: {o.get('evalue', '')}").strip().rstrip(":")
                 out[gid] = (text.splitlines() or ["error"])[0][:160]
     return out
