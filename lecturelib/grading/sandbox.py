@@ -146,6 +146,9 @@ class SandboxedKernelManager(AsyncKernelManager):
                 raise RuntimeError("grading needs the sandbox, but " + availability()[1])
             self.log.warning(status_line())
             return await super()._async_pre_start_kernel(**kw)
+        # Interrupt (a cell's time limit) by a message on the control channel: a SIGINT to the process
+        # group would reach bwrap itself and end the sandbox, kernel and all.
+        self.kernel_spec.interrupt_mode = "message"
         self._scratch = tempfile.mkdtemp(prefix="course-sandbox-")
         run = Path(self._scratch) / "run"
         run.mkdir()
