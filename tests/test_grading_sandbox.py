@@ -99,12 +99,14 @@ def test_attacks_are_stopped_and_other_grades_unchanged(tmp_path):
     assert "sandboxed: bubblewrap" in proc.stdout, proc.stdout + proc.stderr
     got = scores(course)
     assert (got["ada"], got["bob"], got["cyd"]) == (8, 2, 0), got
-    for name in attacks:   # the attackers' own solutions still graded (the fork bomb may wreck its own kernel)
-        assert got[name] == 8 or name == "fork_bomb", (name, got)
+    for name in attacks:   # every attacker's own solutions still graded: the attack cell is ungraded
+        assert got[name] == 8, (name, got)
     for name in attacks:
         nb = nbformat.read(course / "autograded" / name / LESSON / f"{LESSON}.ipynb", as_version=4)
         text = "".join(o.get("text", "") + o.get("ename", "") + o.get("evalue", "") for o in nb.cells[3].outputs)
         print(f"{name}: {text.strip()[:200]}")
         assert "ATTACK SUCCEEDED" not in text, (name, text)
         assert "ATTACK STOPPED" in text or (name == "sleep" and "CellTimeoutError" in text), (name, text)
+        if name == "fork_bomb":
+            assert "the sandbox stopped" in text, text
     assert scores(course)["ada"] == 8 and gradebook.stat().st_size > 0

@@ -90,6 +90,9 @@ def _run_one(course_root: Path, assignment: str, student: str, source_dir: str, 
     try:
         proc = subprocess.run(cmd, cwd=root, env=nbgrader_env(), capture_output=True, text=True, timeout=timeout)
         error = "" if proc.returncode == 0 else last_error_line(proc)
+        if error and any(k in proc.stderr.lower() for k in ("deadkernel", "kernel died")):
+            error = ("the kernel died while the notebook ran (a crash, os._exit, a fork bomb or running out "
+                     "of memory)")
     except subprocess.TimeoutExpired:
         error = f"did not finish within {timeout:.0f} s"
     return student, time.perf_counter() - start, error

@@ -109,6 +109,13 @@ class GradingExecute(SlicedExecute):
         self._pending: list[str] = []    # static findings waiting for the next test cell
         return super().preprocess(nb, resources, km)
 
+    async def _async_handle_timeout(self, timeout, cell=None):
+        # A cell at its time limit may be a fork bomb whose copies keep dying and being replaced: kill
+        # them first, so that the interrupt reaches a kernel that can still answer.
+        if hasattr(self.km, "kill_strays"):
+            self.km.kill_strays()
+        return await super()._async_handle_timeout(timeout, cell)
+
     def _probe(self):
         from .integrity import read_probe
 
@@ -132,6 +139,11 @@ class GradingExecute(SlicedExecute):
         label = integrity.cell_label(self.nb, index)
         before = self._last
         cell, resources = super().preprocess_cell(cell, resources, index)
+        strays = self.km.kill_strays() if hasattr(self.km, "kill_strays") else 0
+        if strays:
+            text = (f"the sandbox stopped {strays} processes this cell left running (a fork bomb?); "
+                    "a cell may not leave processes behind")
+            cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=f"[grader] {text}\n"))
         after = self._probe()
         if after is None:
             after = before

@@ -35,6 +35,7 @@ import functools
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -214,6 +215,40 @@ class SandboxedKernelManager(AsyncKernelManager):
             _chown_tree(scratch, uid)
         return args + ["--"] + _drop_to(uid) + limits + kernel_cmd, dict(os.environ)
 
+    def kill_strays(self) -> int:
+        """Kill every process the kernel started that outlived its cell (a fork bomb's copies, a forgotten
+        subprocess); returns how many. Called after each cell: leftovers would hold the sandbox's process
+        slots and CPU, and a kernel that cannot start a thread stops answering."""
+        proc = getattr(self.provisioner, "process", None)
+        if self._scratch is None or proc is None:
+            return 0
+        killed, kernel = 0, None
+        try:   # everything in the sandbox's process group stops at once (a fork in flight included)
+            os.killpg(proc.pid, signal.SIGSTOP)
+        except OSError:
+            pass
+        for _ in range(20):
+            inside = [p for p in _descendants(proc.pid, _children())
+                      if Path(_cmdline(p).split(b"\0")[0].decode(errors="replace")).name != "bwrap"]
+            kernels = sorted((p for p in inside if b"ipykernel" in _cmdline(p)), key=_start_time)
+            # the kernel is the oldest; a fork's copies carry its command line, and orphans are adopted by
+            # the sandbox's PID 1, so neither their name nor their parent tells them apart
+            kernel = kernel or (kernels[0] if kernels else None)
+            strays = [p for p in inside if p != kernel]
+            if not strays:
+                break
+            for pid in inside:   # stopped first: a process that is still forking would refill the slots
+                _signal(pid, signal.SIGSTOP)
+            for pid in strays:
+                killed += _signal(pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGCONT)
+        except OSError:
+            pass
+        if kernel is not None:
+            _signal(kernel, signal.SIGCONT)
+        return killed
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if self._scratch is not None and not restart:
@@ -221,6 +256,50 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._scratch = None
 
     cleanup_resources = _async_cleanup_resources   # AsyncKernelManager binds the base method by name
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def _descendants(pid: int, tree: dict[int, list[int]]) -> list[int]:
+    out, todo = [], list(tree.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += tree.get(p, [])
+    return out
+
+
+def _signal(pid: int, sig: int) -> int:
+    try:
+        os.kill(pid, sig)
+        return 1
+    except OSError:
+        return 0
+
+
+def _start_time(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 1 << 62
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _seed_home(home: Path) -> None:
