@@ -89,13 +89,20 @@ def _run_one(course_root: Path, assignment: str, student: str, source_dir: str, 
            f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url=sqlite:///{root / 'gradebook.db'}"]
     try:
         proc = subprocess.run(cmd, cwd=root, env=nbgrader_env(), capture_output=True, text=True, timeout=timeout)
-        error = "" if proc.returncode == 0 else last_error_line(proc)
-        if error and any(k in proc.stderr.lower() for k in ("deadkernel", "kernel died")):
-            error = ("the kernel died while the notebook ran (a crash, os._exit, a fork bomb or running out "
-                     "of memory)")
+        error = "" if proc.returncode == 0 else _why(proc.stderr) or last_error_line(proc)
     except subprocess.TimeoutExpired:
         error = f"did not finish within {timeout:.0f} s"
     return student, time.perf_counter() - start, error
+
+
+def _why(stderr: str) -> str:
+    """nbgrader's own last line only says 'see the traceback above': name the cause instead."""
+    low = stderr.lower()
+    if "deadkernel" in low or "kernel died" in low:
+        return "the kernel died while the notebook ran (a crash, os._exit or running out of memory)"
+    if "timeout waiting for iopub output" in low:
+        return "the kernel stopped answering after a cell (it may have been flooded by processes or output)"
+    return ""
 
 
 def autograde_all(course_root: Path, assignment: str, *, jobs: int = 2, timeout: float = 3600, log=print) -> dict:

@@ -91,6 +91,9 @@ class GradingExecute(SlicedExecute):
         from .sandbox import SandboxedKernelManager
 
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        # nbgrader waits 4 s for a cell's last output and then fails the whole notebook; a kernel that
+        # is getting over a fork bomb (or a loaded machine running jobs in parallel) needs longer
+        kwargs.setdefault("iopub_timeout", 30)
         super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):
@@ -112,9 +115,15 @@ class GradingExecute(SlicedExecute):
     async def _async_handle_timeout(self, timeout, cell=None):
         # A cell at its time limit may be a fork bomb whose copies keep dying and being replaced: kill
         # them first, so that the interrupt reaches a kernel that can still answer.
+        import asyncio
+
         if hasattr(self.km, "kill_strays"):
             self.km.kill_strays()
-        return await super()._async_handle_timeout(timeout, cell)
+        reply = await super()._async_handle_timeout(timeout, cell)
+        if hasattr(self.km, "kill_strays"):   # copies forked before the interrupt arrived
+            await asyncio.sleep(1.0)
+            self.km.kill_strays()
+        return reply
 
     def _probe(self):
         from .integrity import read_probe
