@@ -109,6 +109,10 @@ def autograde_all(course_root: Path, assignment: str, *, jobs: int = 2, timeout:
     """Grade every submission of ``assignment``; returns the timings and each failed student's error."""
     course_root = Path(course_root).resolve()
     source_dir = _source_directory(course_root)
+    if not (course_root / source_dir / assignment).is_dir() and (course_root / source_dir).is_dir():
+        named = [p.name for p in (course_root / source_dir).iterdir() if p.is_dir() and assignment.isdigit()
+                 and p.name.split("_", 1)[0] == f"{int(assignment):02d}"]
+        assignment = named[0] if len(named) == 1 else assignment    # `course autograde 00`
     if not (course_root / "gradebook.db").exists() or not (course_root / source_dir / assignment).is_dir():
         raise CourseError(f"{course_root} is not an nbgrader course with assignment {assignment!r} "
                           f"(run nbgrader generate_assignment {assignment} there first)")
@@ -140,7 +144,7 @@ def autograde_all(course_root: Path, assignment: str, *, jobs: int = 2, timeout:
         if proc.returncode != 0:
             raise CourseError(f"nbgrader could not record the grades: {last_error_line(proc)}")
     total = time.perf_counter() - start
-    return {"students": len(students), "jobs": jobs, "seconds": round(total, 1), "parallel_seconds": round(parallel, 1),
+    return {"assignment": assignment, "students": len(students), "jobs": jobs, "seconds": round(total, 1), "parallel_seconds": round(parallel, 1),
             "per_minute": round(60 * len(students) / total, 2), "errors": {s: e for s, _, e in runs if e}}
 
 
