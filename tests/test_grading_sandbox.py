@@ -20,7 +20,7 @@ from lecturelib.grading import sandbox
 
 LESSON = "00_getting_started"
 OK, WHY = sandbox.availability()
-pytestmark = pytest.mark.skipif(not OK, reason=f"no sandbox here: {WHY}")
+needs_sandbox = pytest.mark.skipif(not OK, reason=f"no sandbox here: {WHY}")
 
 
 def nbgrader(args, cwd):
@@ -76,6 +76,26 @@ def report(what: str, code: str) -> str:
            f"    print('ATTACK STOPPED: {what}:', type(e).__name__, e)\n"
 
 
+def test_without_the_sandbox_grading_works_and_says_so(monkeypatch, tmp_path):
+    """COURSE_SANDBOX=off stands for a machine without bubblewrap: same grades, a plain UNSANDBOXED note,
+    and the tamper checks still on."""
+    from conftest import edit_notebook
+    from lecturelib.grading.autograde import grade
+    from lecturelib.grading.lessons import find_course
+
+    monkeypatch.setenv("COURSE_SANDBOX", "off")
+    sandbox.availability.cache_clear()
+    course = find_course(ROOT)
+
+    def tamper(nb):
+        cell_by_grade_id(nb, "quiz_grading").source = "import math\nmath.isclose = lambda *a, **k: True\nanswer = 'b'"
+    report = grade(course, LESSON, edit_notebook(course.source_notebook(LESSON), tmp_path / "x.ipynb", tamper))
+    assert report.score == report.max_score - 1, report.table()
+    assert any(n.startswith("UNSANDBOXED: COURSE_SANDBOX=off") for n in report.notes), report.notes
+    assert any("replaces math.isclose" in n for n in report.notes), report.notes
+
+
+@needs_sandbox
 def test_attacks_are_stopped_and_other_grades_unchanged(tmp_path):
     course_dir = tmp_path / "instructor"
     solutions = course_dir / "solutions" / LESSON / f"{LESSON}.ipynb"
