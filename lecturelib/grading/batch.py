@@ -77,18 +77,20 @@ def _config_lines(course_root: Path) -> str:
 
 
 def _run_one(course_root: Path, assignment: str, student: str, source_dir: str, work: Path,
-             timeout: float) -> tuple[str, float, str]:
+             timeout: float, threads: int = 0) -> tuple[str, float, str]:
     """nbgrader autograde of one submission in a private course copy; returns (student, seconds, error)."""
     root = work / student
     shutil.copytree(course_root / source_dir / assignment, root / source_dir / assignment)
     shutil.copytree(course_root / "submitted" / student / assignment, root / "submitted" / student / assignment)
     shutil.copyfile(course_root / "gradebook.db", root / "gradebook.db")
     (root / "nbgrader_config.py").write_text(_config_lines(course_root) + f"\nc.CourseDirectory.root = {str(root)!r}\n")
+    # N kernels side by side: each gets its share of the cores, else torch's threads fight over them
+    env = {**nbgrader_env(), "OMP_NUM_THREADS": str(threads)} if threads else nbgrader_env()
     start = time.perf_counter()
     cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
            f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url=sqlite:///{root / 'gradebook.db'}"]
     try:
-        proc = subprocess.run(cmd, cwd=root, env=nbgrader_env(), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
         error = "" if proc.returncode == 0 else _why(proc.stderr) or last_error_line(proc)
     except subprocess.TimeoutExpired:
         error = f"did not finish within {timeout:.0f} s"
@@ -124,7 +126,9 @@ def autograde_all(course_root: Path, assignment: str, *, jobs: int = 2, timeout:
     with tempfile.TemporaryDirectory(prefix="course-autograde-") as tmp:
         work = Path(tmp)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            runs = list(pool.map(lambda s: _run_one(course_root, assignment, s, source_dir, work, timeout), students))
+            threads = 0 if "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // max(1, jobs))
+            runs = list(pool.map(lambda s: _run_one(course_root, assignment, s, source_dir, work, timeout, threads),
+                                 students))
         for student, seconds, error in runs:
             log(f"  {student}: ran in {seconds:.0f} s" + (f" (failed: {error})" if error else ""))
         executed = work / "_executed"
