@@ -114,7 +114,8 @@ def test_attacks_are_stopped_and_other_grades_unchanged(tmp_path):
     course = make_class(tmp_path, {**honest, **{k: attack_cell(v) for k, v in attacks.items()}}, timeout=20)
     proc = subprocess.run([sys.executable, "-m", "lecturelib.cli", "autograde", LESSON, "--jobs", "2",
                            "--course-dir", str(course)], capture_output=True, text=True, timeout=1200,
-                          env={**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]})
+                          env={**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
+                               "COURSE_METRICS_FILE": str(tmp_path / "out" / "metrics.jsonl")})
     print(proc.stdout, proc.stderr)
     assert "sandboxed: bubblewrap" in proc.stdout, proc.stdout + proc.stderr
     got = scores(course)
@@ -130,3 +131,6 @@ def test_attacks_are_stopped_and_other_grades_unchanged(tmp_path):
         if name == "fork_bomb":
             assert "the sandbox stopped" in text, text
     assert scores(course)["ada"] == 8 and gradebook.stat().st_size > 0
+    # the one file a sandboxed notebook may write outside: its measured figures (the notebook tests read it)
+    rows = (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) >= len(honest), rows

@@ -191,17 +191,20 @@ class SandboxedKernelManager(AsyncKernelManager):
                 args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
         ro = _ro_paths() + [Path(x) for x in self.extra_ro_paths]
         # bwrap would create the folders above each mount point as 0700 (root's): open them for the kernel
-        for d in _ancestors(ro + [Path(self._outer_cwd), scratch / "run"]):
+        metrics = inner_env.get("COURSE_METRICS_FILE")
+        mounts = ro + [Path(self._outer_cwd), scratch / "run"] + ([Path(metrics).resolve()] if metrics else [])
+        for d in _ancestors(mounts):
             args += ["--perms", "0755", "--dir", str(d)]
         for p in ro:
             args += ["--ro-bind", str(p), str(p)]
         if Path(sys.prefix) != Path(sys.prefix).resolve():   # a symlinked venv: keep its usual path too
             args += ["--ro-bind", str(Path(sys.prefix).resolve()), sys.prefix]
-        metrics = inner_env.get("COURSE_METRICS_FILE")
         if metrics:   # the one file outside the sandbox a notebook may append to: its measured figures
             Path(metrics).parent.mkdir(parents=True, exist_ok=True)
             Path(metrics).touch()
             os.chmod(metrics, 0o666)
+            metrics = str(Path(metrics).resolve())
+            inner_env["COURSE_METRICS_FILE"] = metrics
             args += ["--bind", metrics, metrics]
         args += ["--bind", str(work), self._outer_cwd, "--bind", str(scratch / "run"), str(scratch / "run"),
                  "--bind", str(home), str(home), "--chdir", self._outer_cwd]
