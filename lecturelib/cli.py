@@ -67,6 +67,23 @@ def _cmd_grade(args) -> int:
     return 0 if report.score >= report.max_score else 1
 
 
+def _cmd_autograde(args) -> int:
+    """(instructors) every collected submission, in parallel sandboxes; nbgrader records the grades."""
+    from pathlib import Path
+
+    from .grading.batch import autograde_all
+    from .grading.sandbox import status_line
+
+    print(f"Autograding {args.assignment} in {args.course_dir} with {args.jobs} parallel jobs; {status_line()}",
+          flush=True)
+    result = autograde_all(Path(args.course_dir), args.assignment, jobs=args.jobs)
+    print(f"{result['students']} submissions in {result['seconds']:.0f} s ({result['per_minute']:g} per minute); "
+          f"grades written to {Path(args.course_dir) / 'gradebook.db'}")
+    for student, error in result["errors"].items():
+        print(f"  note: {student}: {error}; its test cells were recorded as failed")
+    return 1 if result["errors"] else 0
+
+
 def _cmd_validate(args) -> int:
     """nbgrader validate on the notebook as it is (the Validate button), without touching it."""
     import subprocess
@@ -158,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--keep", metavar="PATH", help="save the executed, graded copy here")
             s.add_argument("--json", metavar="PATH", help="also write the report as JSON")
         s.set_defaults(func=func)
+
+    s = sub.add_parser("autograde", help="(instructors) autograde every collected submission of an assignment "
+                                         "in parallel sandboxes, in an nbgrader course folder")
+    s.add_argument("assignment", help="the assignment id, e.g. 00_getting_started")
+    s.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
+    s.add_argument("--course-dir", default=".", help="the nbgrader course folder (default: here)")
+    s.set_defaults(func=_cmd_autograde)
 
     s = sub.add_parser("reset", help="a fresh copy of a lesson; your old notebook is backed up first")
     s.add_argument("lesson")

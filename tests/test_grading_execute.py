@@ -7,7 +7,8 @@ from queue import Empty
 
 import pytest
 
-from lecturelib.grading.execute import AUTOGRADE_PREPROCESSORS, VALIDATE_PREPROCESSORS, SlicedExecute, sliced
+from lecturelib.grading.execute import (AUTOGRADE_PREPROCESSORS, VALIDATE_PREPROCESSORS, GradingExecute,
+                                        SlicedExecute, sliced)
 
 
 def missed_wakeup_channel(arrival: float):
@@ -46,7 +47,8 @@ def test_timeouts_still_fire():
 
 
 def test_nbgrader_runs_the_sliced_executor():
-    assert SlicedExecute in AUTOGRADE_PREPROCESSORS and SlicedExecute in VALIDATE_PREPROCESSORS
+    assert GradingExecute in AUTOGRADE_PREPROCESSORS and SlicedExecute in VALIDATE_PREPROCESSORS
+    assert issubclass(GradingExecute, SlicedExecute)
     from nbgrader.preprocessors import Execute
     assert Execute not in AUTOGRADE_PREPROCESSORS and Execute not in VALIDATE_PREPROCESSORS
     from conftest import ROOT

@@ -100,11 +100,15 @@ def grade(course: Course, lesson: str, notebook: Path, *, timeout: int = 600,
         if executed.exists():
             notes.extend(_timeouts(read_notebook(executed), timeout))
             notes.extend(_other_errors(read_notebook(executed)))
+            notes.extend(_tampering(read_notebook(executed)))
             if keep is not None:
                 Path(keep).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(executed, keep)
     if sha256(notebook) != before:   # cannot happen by construction; proven by the tests
         raise CourseError(f"internal error: {notebook} changed while it was graded")
+    from .sandbox import status_line
+
+    notes.append(status_line())
     report = GradeReport(lesson, str(notebook), results, notes, time.perf_counter() - start, graded)
     return report
 
@@ -162,7 +166,7 @@ def _error_messages(nb) -> dict[str, str]:
         if not gid or cell.cell_type != "code":
             continue
         for o in cell.get("outputs", []):
-            if o.get("output_type") == "error":
+            if o.get("output_type") == "error" and gid not in out:   # the first: a tampering note comes first
                 text = ANSI.sub("", f"{o.get('ename', 'Error')}: {o.get('evalue', '')}").strip().rstrip(":")
                 out[gid] = (text.splitlines() or ["error"])[0][:160]
     return out
@@ -178,6 +182,13 @@ def _timeouts(nb, timeout: int) -> list[str]:
                 where = f"cell {gid!r}" if gid else f"code cell {k + 1}"
                 notes.append(f"{where} ran longer than {timeout} s and was interrupted (an endless loop?)")
     return notes
+
+
+def _tampering(nb) -> list[str]:
+    """The integrity checks' findings in full (the table shows the first 160 characters)."""
+    return [f"{c.metadata['nbgrader']['grade_id']} scored 0: {o.get('evalue', '')}" for c in nb.cells
+            if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")
+            for o in c.get("outputs", []) if o.get("ename") == "TamperingDetected"]
 
 
 def _other_errors(nb, limit: int = 3) -> list[str]:

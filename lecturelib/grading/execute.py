@@ -14,7 +14,9 @@ installed on the blocking path (see ``start_new_kernel_client`` below), so it ma
 bug. The course still pins ``ipykernel<7`` until a run shows otherwise.
 
 The course's nbgrader configuration (``nbgrader_config.py`` for Validate and the formgrader, and the
-temporary course that ``course grade`` builds) uses :class:`SlicedExecute` instead of ``Execute``.
+temporary course that ``course grade`` builds) uses :class:`SlicedExecute` instead of ``Execute`` for
+Validate, and for autograding :class:`GradingExecute`: the same, with the kernel in the sandbox of
+:mod:`.sandbox` and the tamper checks of :mod:`.integrity`.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from queue import Empty
 from jupyter_core.utils import run_sync
 from nbgrader.preprocessors import Execute
 
-__all__ = ["SlicedExecute", "sliced", "AUTOGRADE_PREPROCESSORS", "VALIDATE_PREPROCESSORS", "use_in_validator"]
+__all__ = ["SlicedExecute", "GradingExecute", "sliced", "AUTOGRADE_PREPROCESSORS", "VALIDATE_PREPROCESSORS", "use_in_validator"]
 
 POLL_SLICE = 1.0   # seconds
 
@@ -64,21 +66,6 @@ class SlicedExecute(Execute):
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
 
-def _replace_execute(preprocessors: list) -> list:
-    return [SlicedExecute if p is Execute else p for p in preprocessors]
-
-
-def _defaults():
-    from nbgrader.converters.autograde import Autograde
-    from nbgrader.validator import Validator
-
-    return (_replace_execute(Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default()),
-            _replace_execute(Validator.class_traits()["preprocessors"].make_dynamic_default()))
-
-
-AUTOGRADE_PREPROCESSORS, VALIDATE_PREPROCESSORS = _defaults()
-
-
 def use_in_validator() -> None:
     """Make nbgrader's Validator (the Validate button, ``nbgrader validate``, ``course validate``) run
     :class:`SlicedExecute`.
@@ -91,3 +78,115 @@ def use_in_validator() -> None:
     from nbgrader.validator import Validator
 
     Validator.class_traits()["preprocessors"].default_value = list(VALIDATE_PREPROCESSORS)
+
+
+class GradingExecute(SlicedExecute):
+    """What autograding runs: :class:`SlicedExecute` with the kernel in the sandbox
+    (:mod:`.sandbox`) and the tamper checks (:mod:`.integrity`) around every cell.
+
+    A test cell that a finding affects gets an error output first in its outputs, ``TamperingDetected:
+    <cell> <what it changed>``; nbgrader scores a test cell with an error 0, like any failed test."""
+
+    def __init__(self, *args, **kwargs):
+        from .sandbox import SandboxedKernelManager
+
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        # nbgrader waits 4 s for a cell's last output and then fails the whole notebook; a kernel that
+        # is getting over a fork bomb (or a loaded machine running jobs in parallel) needs longer
+        kwargs.setdefault("iopub_timeout", 30)
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, nb, resources=None, km=None):
+        from . import integrity
+
+        self._static = {}
+        for f in integrity.static_findings(nb):
+            self._static.setdefault(f.cell, []).append(f.what)
+        solved = set()
+        for cell in nb.cells:
+            if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                solved |= set(integrity.code_names(cell.source))
+        self._probe_expr = integrity.probe_expression(integrity.test_names(nb) - solved)
+        self._baseline = self._last = None
+        self._changed_by: dict[str, str] = {}
+        self._pending: list[str] = []    # static findings waiting for the next test cell
+        return super().preprocess(nb, resources, km)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        # A cell at its time limit may be a fork bomb whose copies keep dying and being replaced: kill
+        # them first, so that the interrupt reaches a kernel that can still answer.
+        import asyncio
+
+        if hasattr(self.km, "kill_strays"):
+            self.km.kill_strays()
+        reply = await super()._async_handle_timeout(timeout, cell)
+        if hasattr(self.km, "kill_strays"):   # copies forked before the interrupt arrived
+            await asyncio.sleep(1.0)
+            self.km.kill_strays()
+        return reply
+
+    def _probe(self):
+        from .integrity import read_probe
+
+        try:
+            msg_id = self.kc.execute("", silent=True, store_history=False, allow_stdin=False,
+                                     user_expressions={"integrity": self._probe_expr})
+            reply = self.wait_for_reply(msg_id)
+        except Exception:   # a dead or stuck kernel: its cells report that themselves
+            return None
+        return read_probe(reply or {})
+
+    def preprocess_cell(self, cell, resources, index):
+        import nbformat
+
+        from . import integrity
+
+        if cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, index)
+        if self._baseline is None:   # before the first cell: the untouched libraries
+            self._baseline = self._last = self._probe() or {}
+        label = integrity.cell_label(self.nb, index)
+        before = self._last
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        strays = self.km.kill_strays() if hasattr(self.km, "kill_strays") else 0
+        if strays:
+            text = (f"the sandbox stopped {strays} processes this cell left running (a fork bomb?); "
+                    "a cell may not leave processes behind")
+            cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=f"[grader] {text}\n"))
+        after = self._probe()
+        if after is None:
+            after = before
+            broken = ["the integrity check could not run after this cell (were the builtins changed?)"]
+        else:
+            broken = []
+            for key, mark in after.items():   # oracles are first seen when the course's cell binds them
+                self._baseline.setdefault(key, mark)
+        for what in integrity.changes(before, after):
+            self._changed_by.setdefault(what, label)
+        self._last = after
+        self._pending += [f"{label} {w}" for w in self._static.get(index, [])]
+        if integrity.is_test(cell):
+            notes = self._pending + broken + [
+                f"{self._changed_by.get(what, label)} {what}" for what in integrity.changes(self._baseline, after)]
+            self._pending = []
+            if notes:
+                text = "; ".join(dict.fromkeys(notes)) + " (the tests rely on it, so this test scores 0)"
+                cell.outputs.insert(0, nbformat.v4.new_output("error", ename="TamperingDetected", evalue=text,
+                                                              traceback=[f"TamperingDetected: {text}"]))
+        return cell, resources
+
+
+def _replace_execute(preprocessors: list, by) -> list:
+    return [by if p is Execute else p for p in preprocessors]
+
+
+def _defaults():
+    from nbgrader.converters.autograde import Autograde
+    from nbgrader.validator import Validator
+
+    # autograding runs the student's code in the sandbox; Validate is the student running it themselves
+    return (_replace_execute(Autograde.class_traits()["autograde_preprocessors"].make_dynamic_default(), GradingExecute),
+            _replace_execute(Validator.class_traits()["preprocessors"].make_dynamic_default(), SlicedExecute))
+
+
+AUTOGRADE_PREPROCESSORS, VALIDATE_PREPROCESSORS = _defaults()
