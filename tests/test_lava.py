@@ -204,7 +204,7 @@ def test_train_main_trains_evaluates_and_saves(tmp_path):
     assert train_main(["--streams", "4", "--play-steps", "60", "--steps", "3", "--pretrain-steps", "3",
                        "--episodes", "3", "--max-steps", "5", "--device", "cpu",
                        "--out", str(out), "--json", str(figures)]) == 0
-    res = json.loads(figures.read_text())["minilm/event"]
+    res = json.loads(figures.read_text())["minilm_tokens/event"]     # LONG_RECIPE's encoder
     assert {"train/all", "heldout/all", "novel_words/all", "agree_train", "agree_heldout"} <= set(res)
     policy = load_policy(out)
-    assert policy.encoder.name == "minilm"
+    assert policy.encoder.name == "minilm_tokens" and policy.metadata["recipe"]["steps"] == 3

@@ -48,7 +48,7 @@ class LavaTrainConfig:
         return LavaConfig(frames=self.frames, trunk=self.trunk, channels=channels)
 
 
-LESSON_RECIPE = LavaTrainConfig(streams=300, steps=3000, grounding=1.0, encoder="minilm_tokens")
+LESSON_RECIPE = LavaTrainConfig(streams=300, steps=2400, grounding=1.0, text_noise=0.3, encoder="minilm_tokens")
 LONG_RECIPE = replace(LESSON_RECIPE, streams=384, pretrain_steps=1000, steps=6000)
 
 
