@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..lava.evaluation import FrameHistory
 from ..world.core import COLOURS, WorldConfig, WorldState, sample_scenes
 from ..world.env import TabletopBatch
 from ..world.expert import expert_action
@@ -140,11 +141,12 @@ def execute(batch: TabletopBatch, executor="expert", max_steps: int = 60, *, tem
         if executor == "expert":
             action = expert_action(batch.state, batch.family, batch.obj, batch.arg)
         else:
-            k = executor.model.config.frames
             frame = render(batch.state, executor.model.config.image_size)
-            history = np.repeat(frame[:, None], k, 1) if history is None else \
-                np.concatenate([history[:, 1:], frame[:, None]], 1)                      # (B, k, H, W, 3)
-            action = executor.act(history, texts, temperature=temperature, rng=rng)
+            if history is None:
+                history = FrameHistory(frame, executor.model.config.frames)
+            else:
+                history.push(frame)
+            action = executor.act(history.frames, texts, temperature=temperature, rng=rng)   # frames (B, k, H, W, 3)
         batch.step(action)
         for movie, j in zip(movies, record):
             movie.append(render(batch.state.index(j), DISPLAY)[0])

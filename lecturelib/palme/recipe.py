@@ -1,7 +1,7 @@
 """The PaLM-E recipe: every setting of a whole run in one :class:`Recipe`, and :func:`run`, which carries
 it out part by part and times each part.
 
-:data:`LESSON` is lesson 08's run (it fits the notebook's five minutes on a 2-core CPU); :data:`LONG` is
+:data:`LESSON_RECIPE` is lesson 08's run (it fits the notebook's five minutes on a 2-core CPU); :data:`LONG_RECIPE` is
 ``course train palme`` (:func:`train_main`, whose options default to it). The lesson, the command and
 the benchmarks (benchmarks/bench_palme.py) all read their numbers from here.
 
@@ -31,7 +31,7 @@ from .sentences import MODALITIES, build_tokenizer
 from .tasks import Mixture, make_examples, mixture
 from .training import TrainConfig, train_palme
 
-__all__ = ["Recipe", "LESSON", "LONG", "run", "transfer_data", "train_main"]
+__all__ = ["Recipe", "LESSON_RECIPE", "LONG_RECIPE", "run", "transfer_data", "train_main"]
 
 
 @dataclass
@@ -72,9 +72,9 @@ class Recipe:
                        transfer_steps=4, episodes=4)
 
 
-LESSON = Recipe(mixture=Mixture(per_scene={"object_table": 2, "object_object": 1, "plan_feasibility": 1,
+LESSON_RECIPE = Recipe(mixture=Mixture(per_scene={"object_table": 2, "object_object": 1, "plan_feasibility": 1,
                                            "grasping": 1, "stacking": 1}))
-LONG = Recipe(lm_steps=300, scenes=6000, test_scenes=300, train=TrainConfig(steps=8000, batch_size=64, lr=3e-3),
+LONG_RECIPE = Recipe(lm_steps=300, scenes=6000, test_scenes=300, train=TrainConfig(steps=8000, batch_size=64, lr=3e-3),
               frozen_steps=600, episodes=100)
 
 
@@ -94,7 +94,7 @@ def _timed(seconds: dict, part: str):
     seconds[part] = seconds.get(part, 0.0) + time.perf_counter() - start
 
 
-def run(recipe: Recipe = LESSON, device=None, lava=None, progress: bool = False) -> tuple[dict, dict]:
+def run(recipe: Recipe = LESSON_RECIPE, device=None, lava=None, progress: bool = False) -> tuple[dict, dict]:
     """Carry out ``recipe``; returns (figures, seconds per part). ``lava``: a policy to run as executor too."""
     from .. import seed_everything
 
@@ -150,12 +150,12 @@ def run(recipe: Recipe = LESSON, device=None, lava=None, progress: bool = False)
 
 
 def train_main(argv: list[str] | None = None) -> int:
-    """The longer run (:data:`LONG`): pretrain the LM on text, train PaLM-E on the task mixture from pixels,
+    """The longer run (:data:`LONG_RECIPE`): pretrain the LM on text, train PaLM-E on the task mixture from pixels,
     report exact match per family, the text loss before and after (fine-tuned and frozen LM), positive
     transfer, and the closed loop on two-step tasks with the scripted expert (and LAVA, given a policy)."""
     from .. import describe_device, device as pick_device
 
-    d = LONG
+    d = LONG_RECIPE
     p = argparse.ArgumentParser(prog="course train palme", description=train_main.__doc__)
     p.add_argument("--recipe", choices=["long", "lesson"], default="long", help="the defaults to start from")
     p.add_argument("--scenes", type=int, help=f"training scenes (default {d.scenes})")
@@ -179,7 +179,7 @@ def train_main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
 
-    recipe = LONG if args.recipe == "long" else LESSON
+    recipe = LONG_RECIPE if args.recipe == "long" else LESSON_RECIPE
     top = {"scenes": args.scenes, "test_scenes": args.test_scenes, "modality": args.modality,
            "max_vocab": args.max_vocab, "lm_steps": args.lm_steps, "n_layer": args.n_layer, "n_embd": args.n_embd,
            "episodes": args.episodes, "frozen_steps": args.frozen_steps, "transfer_steps": args.transfer_steps,
