@@ -21,7 +21,9 @@ One part per module, in the order of the lecture (and of lesson 08):
 - :mod:`.tasks`: the task mixture from the world's question generators, and plain text;
 - :mod:`.training` and :mod:`.decoding`: training, exact match per family, greedy decoding;
 - :mod:`.loop`: the closed loop, the model as planner and an executor in a ``TabletopBatch``;
-- :mod:`.recipe`: every setting of a run (:data:`LESSON_RECIPE`, :data:`LONG_RECIPE`), :func:`run`, :func:`train_main`.
+- :mod:`.experiments`: the frozen-LM and positive-transfer experiments, the LAVA executor;
+- :mod:`.recipe`: every setting of a run (:data:`LESSON_RECIPE`, :data:`LONG_RECIPE`), :func:`run`, :func:`train_main`;
+- :mod:`.side`: side experiments on the second CPU core.
 """
 from .decoding import evaluate, exact_match, generate
 from .encoders import (GRID, RELATION_FEATURES, ObjectEncoder, PatchEncoder, SlotHead, StateEncoder, cell_labels,
@@ -29,7 +31,9 @@ from .encoders import (GRID, RELATION_FEATURES, ObjectEncoder, PatchEncoder, Slo
 from .language_model import CourseLM, HFCausalLM, as_language_model, language_loss, make_lm, pretrain_lm, text_ids
 from .loop import LoopResult, Task, closed_loop, execute, model_planner, oracle_planner, parse_step, two_step_tasks
 from .model import PaLME, PaLMEConfig, Projection
-from .recipe import LESSON_RECIPE, LONG_RECIPE, Recipe, run, train_main, transfer_data
+from .experiments import frozen_lm_experiment, lava_executor, transfer_data, transfer_experiment
+from .recipe import LESSON_RECIPE, LONG_RECIPE, Recipe, run, train_main
+from .side import SideJobs
 from .sentences import (IGNORE, MODALITIES, PLACEHOLDERS, SPECIALS, Example, MultimodalBatch, MultimodalTokenizer,
                         answer_targets, build_tokenizer, collate, inject, make_prompt, pad_batch, referral_prompt,
                         sentence_length, world_sentences)
@@ -54,6 +58,7 @@ __all__ = [
     "TrainConfig", "TrainHistory", "train_palme", "batch_loss_backward", "exact_match", "evaluate", "generate",
     # the closed loop
     "Task", "two_step_tasks", "parse_step", "oracle_planner", "model_planner", "execute", "LoopResult", "closed_loop",
-    # the recipe
-    "Recipe", "LESSON_RECIPE", "LONG_RECIPE", "run", "transfer_data", "train_main",
+    # the experiments, the recipe, side jobs
+    "frozen_lm_experiment", "transfer_data", "transfer_experiment", "lava_executor",
+    "Recipe", "LESSON_RECIPE", "LONG_RECIPE", "run", "train_main", "SideJobs",
 ]

@@ -26,12 +26,13 @@ from .decoding import evaluate
 from .encoders import pretrain_object_encoder
 from .language_model import language_loss, make_lm, pretrain_lm
 from .loop import closed_loop, oracle_planner, two_step_tasks
-from .model import PaLME, PaLMEConfig
+from .experiments import frozen_lm_experiment, transfer_experiment
+from .model import PaLME
 from .sentences import MODALITIES, build_tokenizer
 from .tasks import Mixture, make_examples, mixture
 from .training import TrainConfig, train_palme
 
-__all__ = ["Recipe", "LESSON_RECIPE", "LONG_RECIPE", "run", "transfer_data", "train_main"]
+__all__ = ["Recipe", "LESSON_RECIPE", "LONG_RECIPE", "run", "train_main"]
 
 
 @dataclass
@@ -78,15 +79,6 @@ LONG_RECIPE = Recipe(lm_steps=300, scenes=6000, test_scenes=300, train=TrainConf
               frozen_steps=600, episodes=100)
 
 
-def transfer_data(pool, test, n_few: int):
-    """Positive transfer's two training sets and its test: ``n_few`` stacking examples alone, and the same
-    inside the other four families (repeated to be half of that mixture: as many stacking steps as alone)."""
-    few = [e for e in pool if e.kind == "stacking"][:n_few]
-    others = [e for e in pool if e.kind != "stacking"]
-    return {"alone": few, "mixture": few * max(1, len(others) // max(1, len(few))) + others}, \
-        [e for e in test if e.kind == "stacking"]
-
-
 @contextmanager
 def _timed(seconds: dict, part: str):
     start = time.perf_counter()
@@ -110,34 +102,28 @@ def run(recipe: Recipe = LESSON_RECIPE, device=None, lava=None, progress: bool =
     with _timed(sec, "data"):
         train = mixture(r.scenes, r.mixture, seed=seed + 1, modality=r.modality)
         test = make_examples(r.test_scenes, seed=seed + 100, modality=r.modality)
-    models = {}
-    for name, frozen in (("fine-tuned", False), ("frozen", True)):
-        seed_everything(seed)
-        model = models[name] = PaLME(copy.deepcopy(lm), tok, PaLMEConfig(freeze_lm=frozen)).to(device)
-        with _timed(sec, "perception pretraining"):
-            fig["cell_accuracy"] = pretrain_object_encoder(model, r.perception_scenes, r.perception_steps,
-                                                           seed=seed, device=device)
-        steps = r.train.steps if not frozen else r.frozen_steps
-        with _timed(sec, "training" if not frozen else "training, frozen LM"):
-            train_palme(model, train, replace(r.train, steps=steps, seed=seed, progress=progress), device=device)
-        with _timed(sec, "evaluation"):
-            prefix = "accuracy" if not frozen else "frozen/accuracy"
-            fig.update({f"{prefix}/{k}": v for k, v in evaluate(model, test, device=device).items()})
-            fig["language_after" if not frozen else "frozen/language_after"] = language_loss(model, val_ids)
+    seed_everything(seed)
+    model = PaLME(copy.deepcopy(lm), tok).to(device)
+    with _timed(sec, "perception pretraining"):
+        fig["cell_accuracy"] = pretrain_object_encoder(model, r.perception_scenes, r.perception_steps, seed=seed,
+                                                       device=device)
+    with _timed(sec, "training"):
+        train_palme(model, train, replace(r.train, seed=seed, progress=progress), device=device)
+    with _timed(sec, "evaluation"):
+        fig.update({f"accuracy/{k}": v for k, v in evaluate(model, test, device=device).items()})
+        fig["language_after"] = language_loss(model, val_ids)
     fig["planning"] = (fig["accuracy/grasping"] + fig["accuracy/stacking"]) / 2
+    with _timed(sec, "frozen LM"):
+        frozen = frozen_lm_experiment(lm, tok, r, device)
+        fig.update({f"frozen/accuracy/{k}": v for k, v in frozen["accuracy"].items()})
+        fig["frozen/language_after"] = frozen["language_after"]
     with _timed(sec, "transfer"):
-        pool = make_examples(r.scenes, seed=seed + 1, modality="state")
-        sets, stack_test = transfer_data(pool, make_examples(r.test_scenes, seed=seed + 100, modality="state"),
-                                         r.transfer_examples)
-        for name, data in sets.items():
-            seed_everything(seed)
-            m = PaLME(copy.deepcopy(lm), tok).to(device)
-            train_palme(m, data, replace(r.train, steps=r.transfer_steps, seed=seed, progress=progress), device=device)
-            fig[f"transfer/stacking_{name}"] = evaluate(m, stack_test, device=device)["all"]
+        transfer = transfer_experiment(lm, tok, r, device)
+        fig["transfer/stacking_alone"], fig["transfer/stacking_mixture"] = \
+            transfer["stacking only"], transfer["inside the mixture"]
         fig["transfer/gain"] = fig["transfer/stacking_mixture"] - fig["transfer/stacking_alone"]
     with _timed(sec, "closed loop"):
         scenes, tasks = two_step_tasks(r.episodes, seed=seed + 200)
-        model = models["fine-tuned"]
         fig["closed_loop/palme+expert"] = float(closed_loop(model, scenes, tasks, "expert", modality=r.modality,
                                                             device=device).success.mean())
         fig["closed_loop/oracle+expert"] = float(closed_loop(oracle_planner, scenes, tasks).success.mean())
