@@ -73,8 +73,9 @@ class Recipe:
                        transfer_steps=4, episodes=4)
 
 
-LESSON_RECIPE = Recipe(mixture=Mixture(per_scene={"object_table": 2, "object_object": 1, "plan_feasibility": 1,
-                                           "grasping": 1, "stacking": 1}))
+LESSON_RECIPE = Recipe(mixture=Mixture(per_scene={"object_table": 1, "object_object": 3, "plan_feasibility": 2,
+                                                  "grasping": 2, "stacking": 2}),
+                       train=TrainConfig(steps=2400, batch_size=64, lr=3e-3))
 LONG_RECIPE = Recipe(lm_steps=300, scenes=6000, test_scenes=300, train=TrainConfig(steps=8000, batch_size=64, lr=3e-3),
               frozen_steps=600, episodes=100)
 
