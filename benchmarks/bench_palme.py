@@ -41,13 +41,33 @@ def run() -> list[dict]:
     from lecturelib.palme.recipe import LESSON_RECIPE, LONG_RECIPE, run as run_recipe
 
     dev = pick_device()
-    lava, lava_path = _lava()
+    lava, _ = _lava()
     where = describe_device(dev)
     figs, secs = [], []
     for seed in SEEDS:
         fig, sec = run_recipe(replace(LESSON_RECIPE, seed=seed), dev, lava=lava)
         figs.append(fig)
         secs.append(sec)
+    rows = seed_rows(figs, secs, where)
+    if lava is None:
+        rows.append({"benchmark": "PaLM-E (lesson 08 recipe, 3 seeds)", "metric": "closed loop with the LAVA executor",
+                     "value": "not measured", "notes": "no LAVA policy: bench_lava.py keeps one in test-artifacts/lava-policy.pt"})
+    if os.environ.get("BENCH_PALME_LONG"):
+        start = time.perf_counter()
+        fig, sec = run_recipe(LONG_RECIPE, dev, lava=lava)
+        for key in SHOWN:
+            if key in fig:
+                rows.append({"benchmark": "PaLM-E (longer run, course train palme)", "metric": key,
+                             "value": f"{fig[key]:.3f}", "notes": f"LONG_RECIPE, seed 0; {where}"})
+        rows.append({"benchmark": "PaLM-E (longer run, course train palme)", "metric": "wall time",
+                     "value": f"{time.perf_counter() - start:.0f} s", "notes": ", ".join(f"{k} {v:.0f} s" for k, v in sec.items())})
+    else:
+        rows += _earlier_long_rows()
+    return rows
+
+
+def seed_rows(figs: list[dict], secs: list[dict], where: str) -> list[dict]:
+    """Median and worst seed of each figure (next to the lesson's floor), and the seconds of each part."""
     rows = []
     for key in SHOWN:
         values = [f[key] for f in figs if key in f]
@@ -66,20 +86,6 @@ def run() -> list[dict]:
         rows.append({"benchmark": "PaLM-E (lesson 08 recipe, 3 seeds)", "metric": f"seconds: {part}",
                      "value": f"median {np.median(values):.0f} s", "notes": f"per seed {', '.join(f'{v:.0f}' for v in values)}; "
                      "run in one process, one part after another (the notebook runs some on the second core)"})
-    if lava is None:
-        rows.append({"benchmark": "PaLM-E (lesson 08 recipe, 3 seeds)", "metric": "closed loop with the LAVA executor",
-                     "value": "not measured", "notes": "no LAVA policy: bench_lava.py keeps one in test-artifacts/lava-policy.pt"})
-    if os.environ.get("BENCH_PALME_LONG"):
-        start = time.perf_counter()
-        fig, sec = run_recipe(LONG_RECIPE, dev, lava=lava)
-        for key in SHOWN:
-            if key in fig:
-                rows.append({"benchmark": "PaLM-E (longer run, course train palme)", "metric": key,
-                             "value": f"{fig[key]:.3f}", "notes": f"LONG_RECIPE, seed 0; {where}"})
-        rows.append({"benchmark": "PaLM-E (longer run, course train palme)", "metric": "wall time",
-                     "value": f"{time.perf_counter() - start:.0f} s", "notes": ", ".join(f"{k} {v:.0f} s" for k, v in sec.items())})
-    else:
-        rows += _earlier_long_rows()
     return rows
 
 

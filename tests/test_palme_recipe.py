@@ -1,6 +1,5 @@
 """lecturelib.palme's recipe, side jobs and experiments: one source of the numbers, a worker process that
 computes what the calling process would."""
-import os
 
 import pytest
 import torch
