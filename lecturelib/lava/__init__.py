@@ -43,7 +43,8 @@ from .model import (LAVA, ConvPyramid, FusionBlock, LavaConfig, ResidualMLP, cro
                     make_trunk, pyramid_levels, sincos_2d)
 from .policy import FORMAT_VERSION, LavaPolicy, PolicyFileError, load_policy, make_policy, save_policy
 from .run import train_main
-from .text import (ENCODERS, ClipTextEncoder, FrozenTableEncoder, MiniLMEncoder, OneHotEncoder, ScratchTextEncoder,
+from .text import (ENCODERS, ClipTextEncoder, FrozenTableEncoder, MiniLMEncoder, MiniLMTokenEncoder, OneHotEncoder,
+                   ScratchTextEncoder,
                    TextEncoder, encoder_from_spec, make_encoder)
 from .training import LESSON_RECIPE, LONG_RECIPE, LavaTrainConfig, pretrain_trunk, train_lava, train_recipe
 
@@ -51,7 +52,7 @@ __all__ = [
     "LavaConfig", "LAVA", "ConvPyramid", "FusionBlock", "cross_attention_fusion", "ResidualMLP", "sincos_2d",
     "make_trunk", "make_patch_trunk", "pyramid_levels",
     "MOTION_LEVELS", "N_LEVELS", "action_bins", "action_from_logits", "sample_action", "bc_loss",
-    "TextEncoder", "MiniLMEncoder", "OneHotEncoder", "ScratchTextEncoder", "FrozenTableEncoder", "ClipTextEncoder",
+    "TextEncoder", "MiniLMEncoder", "MiniLMTokenEncoder", "OneHotEncoder", "ScratchTextEncoder", "FrozenTableEncoder", "ClipTextEncoder",
     "ENCODERS", "make_encoder", "encoder_from_spec",
     "BCData", "build_bc_data", "event_windows", "precompute_levels",
     "LavaPolicy", "make_policy", "save_policy", "load_policy", "FORMAT_VERSION", "PolicyFileError",

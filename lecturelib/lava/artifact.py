@@ -64,11 +64,12 @@ def check_lesson_policy(path: Path, device=None) -> LavaPolicy:
 
 
 def lesson_policy(device=None, seed: int = 0, path: Path | None = None, progress: bool = True,
-                  log=print) -> tuple[LavaPolicy, dict]:
+                  log=print, recipe: LavaTrainConfig = LESSON_RECIPE) -> tuple[LavaPolicy, dict]:
     """The LAVA policy lesson 08 executes its plans with, and where it came from.
 
     Returns ``(policy, info)``; ``info["source"]`` says in words which policy it is, ``info["figures"]``
-    what was measured for it (lesson 07's run, or nothing yet for a policy trained just now).
+    what was measured for it (lesson 07's run, or nothing yet for a policy trained just now). Without a
+    usable file it trains with ``recipe`` (lesson 07's) and ``seed``.
     """
     path = Path(path) if path is not None else artifact_path()
     try:
@@ -80,7 +81,7 @@ def lesson_policy(device=None, seed: int = 0, path: Path | None = None, progress
         if log:
             log(f"no usable lesson-07 policy: {why}. Training one with lesson 07's recipe.")
         t0 = time.perf_counter()
-        recipe = LavaTrainConfig(**{**asdict(LESSON_RECIPE), "seed": seed})
+        recipe = LavaTrainConfig(**{**asdict(recipe), "seed": seed})
         policy, _, seconds = train_recipe(recipe, device=device, progress=progress, log=log)
         info = {"source": f"trained now with lesson 07's recipe ({time.perf_counter() - t0:.0f} s)",
                 "figures": {}, "recipe": asdict(recipe), "seconds": seconds, "path": None}

@@ -27,6 +27,19 @@ class BCData:
     texts: list[str]
     windows: list[Window] = field(default_factory=list)
     levels: list[np.ndarray] | None = None   # the frozen trunk's features of every frame, (N, T+1, C, h, w)
+    obj: np.ndarray | None = None            # (S,) the block each sample's instruction names ...
+    arg: np.ndarray | None = None            # (S,) ... and its second block (-1: none)
+
+    def grounding(self, idx: np.ndarray) -> np.ndarray:
+        """(B, 6) where things are for samples ``idx``: the palm's (x, y), the named block's, and the second
+        block's (the named block's again when the instruction has none). Free in simulation, from the
+        play's exact states; an auxiliary target, never an input."""
+        s, t = self.stream[idx], self.t[idx]
+        o = self.obj[idx]
+        a = np.where(self.arg[idx] >= 0, self.arg[idx], o)
+        px, py = self.play.gripper[s, t, 0], self.play.gripper[s, t, 1]
+        return np.stack([px, py, self.play.x[s, t, o], self.play.y[s, t, o],
+                         self.play.x[s, t, a], self.play.y[s, t, a]], 1).astype(np.float32)
 
     def __len__(self):
         return self.stream.size
@@ -79,15 +92,18 @@ def build_bc_data(play: PlayData, windows: list[Window]) -> BCData:
         raise ValueError("behaviour cloning from pixels needs play data with frames (image_size set)")
     texts = sorted({w.instruction.text for w in windows})
     index = {t: i for i, t in enumerate(texts)}
-    stream, t, tid = [], [], []
+    stream, t, tid, obj, arg = [], [], [], [], []
     for w in windows:
         n = w.end - w.start
         stream.append(np.full(n, w.stream))
         t.append(np.arange(w.start, w.end))
         tid.append(np.full(n, index[w.instruction.text]))
+        obj.append(np.full(n, w.instruction.obj))
+        arg.append(np.full(n, w.instruction.arg))
     if not stream:
         raise ValueError("no windows to learn from")
-    return BCData(play, np.concatenate(stream), np.concatenate(t), np.concatenate(tid), texts, list(windows))
+    return BCData(play, np.concatenate(stream), np.concatenate(t), np.concatenate(tid), texts, list(windows),
+                  obj=np.concatenate(obj), arg=np.concatenate(arg))
 
 
 def event_windows(play: PlayData, families=("pick", "stack", "table"), seed: int = 0,

@@ -38,6 +38,7 @@ class LavaConfig:
     token_levels: int = 1       # pyramid levels turned into visual tokens (1: the 8x8 map, 2: also 16x16)
     trunk: str = "conv"         # "conv": strided 3x3 convolutions; "patch": 4x4 patches then 2x2 merges
     text_dim: int = 384         # size of the instruction embeddings the text encoder gives
+    text_tokens: int = 0        # 0: one sentence vector -> n_queries queries; L: L token features, one query each
 
     def __post_init__(self):
         if self.d_model % self.n_heads or self.d_model % 4:
@@ -200,9 +201,11 @@ class LAVA(nn.Module):
         d = config.d_model
         self.fusion = fusion or cross_attention_fusion
         self.vision = ConvPyramid(config)
-        self.lang_in = nn.Sequential(nn.LayerNorm(config.text_dim), nn.Linear(config.text_dim, config.n_queries * d))
+        self.tokens = config.text_tokens > 0
+        q_out = d if self.tokens else config.n_queries * d     # per token, or all queries from one vector
+        self.lang_in = nn.Sequential(nn.LayerNorm(config.text_dim), nn.Linear(config.text_dim, q_out))
         self.blocks = nn.ModuleList([FusionBlock(d, config.n_heads) for _ in range(config.fusion_layers)])
-        self.frame_out = nn.Linear(config.n_queries * d, d)
+        self.frame_out = nn.Linear(d if self.tokens else config.n_queries * d, d)
         self.time = nn.Parameter(torch.zeros(config.frames, d))
         layer = nn.TransformerEncoderLayer(d, config.n_heads, 4 * d, dropout=0.0, activation="gelu",
                                            batch_first=True, norm_first=True)
@@ -210,14 +213,19 @@ class LAVA(nn.Module):
         n_levels = len(MOTION_LEVELS)
         self.head = nn.Sequential(*[ResidualMLP(d) for _ in range(config.head_blocks)], nn.LayerNorm(d),
                                   nn.Linear(d, 2 * n_levels + 1))
+        self.grounding = nn.Linear(d, 6)      # auxiliary read-out: where the palm and the named blocks are
 
     def forward(self, frames, text: torch.Tensor) -> torch.Tensor:
         """frames (B, T, H, W, 3) uint8 (or float in [0, 1]), or the trunk's precomputed levels
-        [(B, T, C, h, w), ...]; text (B, text_dim) -> (B, 11) logits.
+        [(B, T, C, h, w), ...]; text (B, text_dim), or (B, L, text_dim) token features -> (B, 11) logits.
 
         The logits are the action distribution: 5 for dx, 5 for dy (over :data:`MOTION_LEVELS`),
         then 1 for the grip (close when > 0). :func:`action_from_logits` picks the most likely action.
         """
+        return self.head(self.embed(frames, text))
+
+    def embed(self, frames, text: torch.Tensor) -> torch.Tensor:
+        """The vision-language embedding the head acts from, (B, d)."""
         if isinstance(frames, (list, tuple)):
             b, t = frames[0].shape[:2]
             levels = [f.reshape(b * t, *f.shape[2:]) for f in frames]
@@ -228,10 +236,17 @@ class LAVA(nn.Module):
             raise ValueError(f"expected {self.config.frames} frames per sample, got {t}")
         visual = self.vision.tokens(levels)                                        # (B*T, N, d)
         d = self.config.d_model
-        q = self.lang_in(text).view(b, 1, self.config.n_queries, d).expand(b, t, -1, -1)
-        z = q.reshape(b * t, self.config.n_queries, d)                             # (B*T, Q, d)
+        if self.tokens:                         # text (B, L, D), padding rows all zero
+            keep = (text.abs().sum(-1) > 0).to(text.dtype)                          # (B, L)
+            q = self.lang_in(text)                                                 # (B, L, d)
+        else:                                   # text (B, D)
+            q = self.lang_in(text).view(b, self.config.n_queries, d)               # (B, Q, d)
+        n_q = q.shape[1]
+        z = q[:, None].expand(b, t, n_q, d).reshape(b * t, n_q, d)                 # (B*T, Q, d)
         for block in self.blocks:
             z = self.fusion(z, visual, block)
+        if self.tokens:                         # the mean over the instruction's real tokens
+            w = keep.repeat_interleave(t, 0)[..., None]                            # (B*T, L, 1)
+            z = (z * w).sum(1) / w.sum(1).clamp(min=1.0)                           # (B*T, d)
         z = self.frame_out(z.reshape(b, t, -1)) + self.time                        # (B, T, d)
-        h = self.temporal(z)[:, -1]                                                # (B, d)
-        return self.head(h)                                                        # (B, 11)
+        return self.temporal(z)[:, -1]                                             # (B, d)

@@ -58,7 +58,8 @@ class LavaPolicy(nn.Module):
 
 def make_policy(encoder: TextEncoder, config: LavaConfig | None = None, fusion=None) -> LavaPolicy:
     config = config or LavaConfig()
-    config = LavaConfig(**{**asdict(config), "text_dim": encoder.dim})
+    config = LavaConfig(**{**asdict(config), "text_dim": encoder.dim,
+                           "text_tokens": getattr(encoder, "max_tokens", 0)})
     return LavaPolicy(LAVA(config, fusion), encoder)
 
 

@@ -3,6 +3,7 @@
 The ablations of lesson 07, one name each (:data:`ENCODERS`, :func:`make_encoder`):
 
 - ``minilm``  the pretrained all-MiniLM-L6-v2 sentence encoder, frozen, offline, its embeddings cached;
+- ``minilm_tokens`` the same model's per-token features, one language query per word piece;
 - ``onehot``  a one-hot id of the training sentence (an unseen sentence gets the zero vector);
 - ``scratch`` a small word-level transformer trained from scratch with the policy;
 - ``clip``    mini-CLIP's text tower (lecturelib.clip), frozen.
@@ -19,7 +20,7 @@ from torch import nn
 
 from ..world.language import tokenize
 
-__all__ = ["TextEncoder", "MiniLMEncoder", "OneHotEncoder", "ScratchTextEncoder", "FrozenTableEncoder",
+__all__ = ["TextEncoder", "MiniLMEncoder", "MiniLMTokenEncoder", "OneHotEncoder", "ScratchTextEncoder", "FrozenTableEncoder",
            "ClipTextEncoder", "ENCODERS", "make_encoder", "encoder_from_spec"]
 
 
@@ -68,12 +69,16 @@ class MiniLMEncoder(TextEncoder):
         self._hf = {}       # the transformer, loaded lazily; a plain dict so it is no submodule
         self._memory: dict[str, np.ndarray] = {}
         self._path = _cache_dir() / "minilm_sentence_embeddings.npz" if cache else None
-        if self._path is not None and self._path.exists():
-            try:
-                with np.load(self._path, allow_pickle=False) as data:
-                    self._memory = dict(zip(data["texts"].tolist(), data["vectors"]))
-            except (OSError, ValueError, KeyError):
-                self._memory = {}
+        self._memory = self._read_cache()
+
+    def _read_cache(self) -> dict[str, np.ndarray]:
+        if self._path is None or not self._path.exists():
+            return {}
+        try:
+            with np.load(self._path, allow_pickle=False) as data:
+                return dict(zip(data["texts"].tolist(), data["vectors"]))
+        except (OSError, ValueError, KeyError):
+            return {}         # a damaged cache is rebuilt
 
     def _load(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -118,6 +123,47 @@ class MiniLMEncoder(TextEncoder):
                 except OSError:
                     pass      # a read-only home: keep the embeddings in memory only
         return torch.from_numpy(np.stack([self._memory[t] for t in texts])) if texts else torch.zeros(0, self.dim)
+
+
+class MiniLMTokenEncoder(MiniLMEncoder):
+    """MiniLM's per-token features, one query per word piece: ``(n, max_tokens, 384)``, zero rows pad.
+
+    LAVA lets the *tokens* of the instruction attend to vision, rather than one pooled sentence vector: a
+    colour word keeps its own feature ("crimson" stays near "red" and "scarlet") instead of being averaged
+    with the rest of the sentence. The features are the hidden states of transformer layer ``layer``
+    (0: the input word-piece embeddings), cached on disk like the sentence embeddings.
+    """
+
+    name = "minilm_tokens"
+
+    def __init__(self, layer: int = 1, max_tokens: int = 16, cache: bool = True):
+        self.layer, self.max_tokens = layer, max_tokens
+        super().__init__(cache)
+        if self._path is not None:
+            self._path = self._path.with_name(f"minilm_tokens_l{layer}_{max_tokens}.npz")
+            self._memory = self._read_cache()
+
+    @torch.no_grad()
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if not self._hf:
+            self._load()
+        out = []
+        for i in range(0, len(texts), 128):
+            batch = self._hf["tokenizer"](texts[i:i + 128], padding="max_length", truncation=True,
+                                          max_length=self.max_tokens, return_tensors="pt")
+            hidden = self._hf["model"](**batch, output_hidden_states=True).hidden_states[self.layer]  # (n, L, 384)
+            out.append((hidden * batch["attention_mask"].unsqueeze(-1)).numpy())
+        return np.concatenate(out).astype(np.float16)
+
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        return super().embed(texts).float()
+
+    def spec(self):
+        return {"name": self.name, "layer": self.layer, "max_tokens": self.max_tokens}
+
+    @classmethod
+    def from_spec(cls, spec, state=None):
+        return cls(spec["layer"], spec["max_tokens"])
 
 
 class OneHotEncoder(TextEncoder):
@@ -235,8 +281,8 @@ class ClipTextEncoder(FrozenTableEncoder):
         raise ValueError("the saved policy used mini-CLIP's text tower: pass encoder=ClipTextEncoder(clip_model)")
 
 
-ENCODERS: dict[str, type[TextEncoder]] = {c.name: c for c in (MiniLMEncoder, OneHotEncoder, ScratchTextEncoder,
-                                                               ClipTextEncoder)}
+ENCODERS: dict[str, type[TextEncoder]] = {c.name: c for c in (MiniLMEncoder, MiniLMTokenEncoder, OneHotEncoder,
+                                                               ScratchTextEncoder, ClipTextEncoder)}
 
 
 def make_encoder(name: str, train_texts: list[str], clip_model=None) -> TextEncoder:

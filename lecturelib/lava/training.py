@@ -35,9 +35,17 @@ class LavaTrainConfig:
     steps: int = 1800               # behaviour-cloning updates
     batch_size: int = 64
     lr: float = 2e-3
+    text_noise: float = 0.0         # Gaussian noise on the frozen text features (in their std) while cloning
+    grounding: float = 0.0          # weight of the auxiliary "where are the named blocks" loss
     frames: int = 1                 # frames of temporal context
-    encoder: str = "minilm"
+    trunk: str = "conv"             # "conv" (strided 3x3) or "patch" (4x4 patches, 2x2 merges): LavaConfig.trunk
+    encoder: str = "minilm"         # a name of lecturelib.lava.text.ENCODERS
     seed: int = 0
+
+    def model_config(self) -> LavaConfig:
+        """The architecture this recipe trains (its text size is set from the encoder by make_policy)."""
+        channels = (32, 64) if self.trunk == "patch" else (16, 32, 64)
+        return LavaConfig(frames=self.frames, trunk=self.trunk, channels=channels)
 
 
 LESSON_RECIPE = LavaTrainConfig()
@@ -107,10 +115,17 @@ def pretrain_trunk(policy: LavaPolicy, play: PlayData, steps: int = 300, batch_s
 
 
 def train_lava(policy: LavaPolicy, data: BCData, steps: int, batch_size: int = 64, lr: float = 1e-3,
-               device=None, loss_fn=bc_loss, seed: int = 0, progress: bool = True, log_every: int = 25):
-    """Behaviour cloning with AdamW and a cosine learning-rate schedule; returns the loss curve.
+               device=None, loss_fn=bc_loss, seed: int = 0, progress: bool = True, log_every: int = 25,
+               text_noise: float = 0.0, grounding: float = 0.0):
+    """Behaviour cloning with AdamW and a one-cycle learning-rate schedule; returns the loss curve.
 
-    ``loss_fn(pred, target)`` is the imitation objective (default :func:`bc_loss`).
+    ``loss_fn(pred, target)`` is the imitation objective (default :func:`bc_loss`). ``text_noise`` adds
+    Gaussian noise of that standard deviation to a frozen encoder's features while training: the policy
+    then cannot key on the exact vector of each training sentence, only on directions that survive the
+    noise, which is what a new phrasing of the same instruction keeps. It is relative: in units of the
+    features' standard deviation. ``grounding`` > 0 adds that weight times an auxiliary loss: from the same
+    embedding the action comes from, regress where the palm and the blocks the instruction names are
+    (:meth:`BCData.grounding`, free in simulation), so the language queries learn to find the named block.
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps}, {batch_size}")
@@ -123,7 +138,9 @@ def train_lava(policy: LavaPolicy, data: BCData, steps: int, batch_size: int = 6
     rng = np.random.default_rng(seed)
     table = None
     if not policy.encoder.trainable:
-        table = policy.encoder.embed(data.texts).to(device)              # (n_texts, D), computed once
+        table = policy.encoder.embed(data.texts).to(device)              # (n_texts, [L,] D), computed once
+        real_rows = table.reshape(-1, table.shape[-1])
+        feature_std = real_rows[real_rows.abs().sum(-1) > 0].std().item()    # the noise's unit
     history = []
     it = range(steps)
     if progress:
@@ -137,10 +154,18 @@ def train_lava(policy: LavaPolicy, data: BCData, steps: int, batch_size: int = 6
         act = torch.from_numpy(act).to(device)
         if table is not None:
             text = table[torch.from_numpy(tid).to(device)]
+            if text_noise > 0:             # noise on real features only: all-zero rows mark padding tokens
+                real = (text.abs().sum(-1, keepdim=True) > 0).to(text.dtype)
+                text = text + text_noise * feature_std * torch.randn_like(text) * real
         else:
             uniq, inv = np.unique(tid, return_inverse=True)
             text = policy.encoder.embed([data.texts[i] for i in uniq])[torch.from_numpy(inv).to(device)]
-        loss = loss_fn(policy.model(fr, text), act)
+        if grounding > 0:
+            h = policy.model.embed(fr, text)
+            where = torch.from_numpy(4.0 * data.grounding(idx)).to(device)       # x4: unit-ish scale
+            loss = loss_fn(policy.model.head(h), act) + grounding * F.mse_loss(policy.model.grounding(h), where)
+        else:
+            loss = loss_fn(policy.model(fr, text), act)
         _update(opt, sched, loss, clip=params)
         running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
         if step_i % log_every == 0 or step_i == steps - 1:
@@ -164,7 +189,7 @@ def train_recipe(cfg: LavaTrainConfig = LESSON_RECIPE, device=None, progress: bo
     data = build_bc_data(play, event_windows(play, seed=cfg.seed))
     seconds["play and windows"] = time.perf_counter() - t0
     torch.manual_seed(cfg.seed)
-    policy = make_policy(make_encoder(cfg.encoder, data.texts), LavaConfig(frames=cfg.frames))
+    policy = make_policy(make_encoder(cfg.encoder, data.texts), cfg.model_config())
     t0 = time.perf_counter()
     if cfg.pretrain_steps > 0:
         pretrain_trunk(policy, play, cfg.pretrain_steps, cfg.pretrain_batch, device=device, seed=cfg.seed,
@@ -172,7 +197,8 @@ def train_recipe(cfg: LavaTrainConfig = LESSON_RECIPE, device=None, progress: bo
     precompute_levels(policy, data, device=device, progress=progress)
     seconds["trunk"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    train_lava(policy, data, cfg.steps, cfg.batch_size, cfg.lr, device, seed=cfg.seed, progress=progress)
+    train_lava(policy, data, cfg.steps, cfg.batch_size, cfg.lr, device, seed=cfg.seed, progress=progress,
+               text_noise=cfg.text_noise, grounding=cfg.grounding)
     seconds["behaviour cloning"] = time.perf_counter() - t0
     if log:
         log("LAVA trained: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()))
