@@ -75,13 +75,11 @@ def lava_executor(path, seed: int = 0, device=None) -> dict:
     file is valid, else one trained now with lesson 07's recipe), saved to ``path`` for the caller to
     load; returns its ``info`` (``info["source"]`` says which policy it is)."""
     from ..experiment import small_budget
-    from ..lava import LESSON_RECIPE as LAVA_RECIPE, lesson_policy, save_policy, train_recipe
+    from ..lava import LESSON_RECIPE as LAVA_RECIPE, lesson_policy, save_policy
 
+    recipe = LAVA_RECIPE
     if small_budget():   # the test suite's blank-lesson run, where nothing is asserted: a few steps only
-        tiny = replace(LAVA_RECIPE, streams=16, play_steps=60, pretrain_steps=2, steps=3, seed=seed)
-        policy, _, _ = train_recipe(tiny, device=device, progress=False, log=None)
-        info = {"source": "a few steps of lesson 07's recipe (small-budget run)", "figures": {}}
-    else:
-        policy, info = lesson_policy(device=device, seed=seed, progress=False, log=None)
+        recipe = replace(LAVA_RECIPE, streams=16, play_steps=60, pretrain_steps=2, steps=3)
+    policy, info = lesson_policy(device=device, seed=seed, progress=False, log=None, recipe=recipe)
     save_policy(policy, Path(path), **getattr(policy, "metadata", {}))
     return info
