@@ -472,3 +472,20 @@ def test_closed_loop_records_frames_with_the_words_said():
         assert said[0].startswith("step 1: ") and res.transcript[i][0] in said[0]
         assert said[-1].startswith("step 2: ") and res.transcript[i][1] in said[-1]
     assert (res.control_steps > 0).all()
+
+
+def test_closed_loop_lets_go_of_a_block_a_failed_step_left_in_the_hand():
+    """An executor that grasps the wrong block and stops leaves it held; the loop lets go before the
+    planner (which plans from blocks at rest) looks again."""
+    scenes, tasks = two_step_tasks(6, seed=4)
+
+    class GraspAndFreeze:            # a "policy": closes the gripper on whatever is below, never lets go
+        class model:
+            class config:
+                image_size, frames = 32, 1
+
+        def act(self, frames, texts, temperature=0.0, rng=None):
+            return np.tile([0.0, -1.0, 1.0], (len(texts), 1))
+
+    res = closed_loop(oracle_planner, scenes, tasks, GraspAndFreeze(), max_steps=25)
+    assert (res.planner_calls == 4).all() and not res.success.any()     # it asked again each time, no crash

@@ -8,7 +8,8 @@ Each planning round runs the parsed steps in a :class:`~lecturelib.world.env.Tab
 whose step holds stay still), with the scripted expert (near-perfect control: the failures are the
 planner's) or a language-conditioned policy such as LAVA (lesson 07) as executor. The world's own
 search-based planner (:func:`oracle_planner`) gives the control-only reference, so planning and control
-errors can be told apart. As in play, the arm goes on from where the last step left it.
+errors can be told apart. As in play, the arm goes on from where the last step left it (after letting go
+of a block that a failed step left in its hand).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..lava.evaluation import FrameHistory
-from ..world.core import COLOURS, WorldConfig, WorldState, sample_scenes
+from ..world.core import COLOURS, WorldConfig, WorldState, sample_scenes, step as world_step
 from ..world.env import TabletopBatch
 from ..world.expert import expert_action
 from ..world.language import Instruction, success_many
@@ -31,8 +32,8 @@ from .model import PaLME
 from .sentences import Example, make_prompt
 from .tasks import observe
 
-__all__ = ["Task", "two_step_tasks", "parse_step", "oracle_planner", "model_planner", "execute", "LoopResult",
-           "closed_loop"]
+__all__ = ["Task", "two_step_tasks", "parse_step", "oracle_planner", "model_planner", "execute", "let_go",
+           "LoopResult", "closed_loop"]
 
 DISPLAY = 128     # size of the recorded frames
 
@@ -153,6 +154,19 @@ def execute(batch: TabletopBatch, executor="expert", max_steps: int = 60, *, tem
     return movies
 
 
+def let_go(state: WorldState, rows: np.ndarray) -> None:
+    """Open the gripper of worlds ``rows`` where they are (a held block falls onto what is below it).
+
+    A step that failed can leave a block in the hand; the planner reasons about blocks on the table and
+    on each other, so before it looks again the arm lets go. This is the loop's reset between plan
+    steps, not an instruction an executor follows (those run in a TabletopBatch).
+    """
+    if rows.size:
+        sub = state.index(rows)
+        world_step(sub, np.tile([0.0, 0.0, -1.0], (rows.size, 1)))
+        state.set(rows, sub)
+
+
 @dataclass
 class LoopResult:
     success: np.ndarray              # (n,) bool, the task's goal reached
@@ -210,4 +224,5 @@ def closed_loop(planner, scenes: WorldState, tasks: Sequence[Task], executor="ex
             frames[i] += movie
             captions[i] += [f"step {calls[i]}: {transcript[i][-1]}"] * len(movie)
         done = goal()
+        let_go(state, np.flatnonzero(~done & (state.held >= 0)))
     return LoopResult(goal(), calls, steps, transcript, [np.stack(f) for f in frames], captions)
