@@ -104,22 +104,35 @@ def image_grid(images: Sequence, titles: Sequence[str] | None = None, *, ncols: 
     return fig
 
 
-def animate(frames: Sequence, *, title: str = "", interval_ms: int = 120, scale: float = 3.0):
-    """An HTML5 (JavaScript) animation of RGB frames that plays inside the notebook."""
+def animate(frames: Sequence, *, title: str = "", interval_ms: int = 120, scale: float = 3.0,
+            captions: Sequence[str] | None = None):
+    """An HTML5 (JavaScript) animation of RGB frames that plays inside the notebook.
+
+    ``captions`` (one string per frame) are written under the image, e.g. what a model said at each frame.
+    """
     plt = _plt()
     from matplotlib import animation
     from IPython.display import HTML
 
     frames = [_numpy(f) for f in frames]
+    if captions is not None and len(captions) != len(frames):
+        raise ValueError(f"{len(frames)} frames but {len(captions)} captions: give one caption per frame")
     h, w = frames[0].shape[:2]
-    fig, ax = plt.subplots(figsize=(scale * w / max(h, w) + 0.2, scale * h / max(h, w) + 0.4))
+    extra = 0.6 if captions is not None else 0.0
+    fig, ax = plt.subplots(figsize=(scale * w / max(h, w) + 0.2, scale * h / max(h, w) + 0.4 + extra))
     ax.axis("off")
     ax.set_title(title, fontsize=9)
     im = ax.imshow(frames[0])
+    text = None
+    if captions is not None:
+        text = ax.text(0.5, -0.03, captions[0], transform=ax.transAxes, ha="center", va="top", fontsize=8, wrap=True)
 
     def update(k):
         im.set_data(frames[k])
-        return (im,)
+        if text is None:
+            return (im,)
+        text.set_text(captions[k])
+        return (im, text)
 
     anim = animation.FuncAnimation(fig, update, frames=len(frames), interval=interval_ms, blit=True)
     html = HTML(anim.to_jshtml())

@@ -103,7 +103,7 @@ def test_collate_mixed_tasks(tok):
     assert batch.object_of[:, 1].tolist() == [k for ex in exs for k in ex.objects]
     n_images = batch.images.shape[0]
     assert n_images == sum(ex.scene is not None and np.asarray(ex.scene).ndim == 3 for ex in exs)
-    assert (batch.object_of[-1, 0] >= n_images) and batch.states.shape[1:] == (7, 7)
+    assert (batch.object_of[-1, 0] >= n_images) and batch.grids.shape[1:] == (7, 7, 7)
     assert int((batch.ids == img_id).sum()) == 7 * len(batch.image_of)
 
 
@@ -367,10 +367,14 @@ def test_make_prompt_modalities():
 def test_train_main_smoke(tmp_path):
     out = tmp_path / "figures.json"
     rc = palme.train_main(["--scenes", "30", "--lm-steps", "3", "--steps", "3", "--episodes", "4", "--test-scenes", "10",
-                           "--max-vocab", "400", "--json", str(out), "--no-progress"])
+                           "--frozen-steps", "2", "--transfer-steps", "2", "--max-vocab", "400", "--json", str(out),
+                           "--no-progress"])
     assert rc == 0
-    figures = json.loads(out.read_text())
-    assert {"accuracy/all", "closed_loop/expert", "language_before", "language_after"} <= set(figures)
+    saved = json.loads(out.read_text())
+    assert {"accuracy/all", "closed_loop/palme+expert", "language_before", "language_after",
+            "transfer/gain"} <= set(saved["figures"])
+    assert {"text pretraining", "training", "closed loop"} <= set(saved["seconds"])
+    assert saved["recipe"]["scenes"] == 30 and saved["recipe"]["train"]["steps"] == 3
 
 
 def test_slot_features_hold_the_scene_graph():
@@ -412,13 +416,13 @@ def test_projected_tokens_are_as_large_as_word_embeddings(tok):
 def test_length_buckets_give_the_same_loss_and_gradient(tok, weighting):
     model = tiny_model(tok).train()
     exs = make_examples(12, seed=3, modality="state") + palme.language_examples(4, max_tokens=20)
-    assert all(palme.sentence_length(ex, model) == int(model.collate([ex]).lengths[0]) for ex in exs)
-    lengths = np.array([palme.sentence_length(ex, model) for ex in exs])
+    assert all(palme.sentence_length(ex, tok, 7) == int(model.collate([ex]).lengths[0]) for ex in exs)
+    lengths = np.array([palme.sentence_length(ex, tok, 7) for ex in exs])
     grads, losses = [], []
     for buckets in (1, 2, 3):
         model.zero_grad()
         cfg = palme.TrainConfig(length_buckets=buckets, weighting=weighting)
-        losses.append(float(palme._batch_loss_backward(model, exs, lengths, cfg, "cpu")))
+        losses.append(float(palme.batch_loss_backward(model, exs, lengths, cfg, "cpu")))
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
     model.zero_grad()
     reference = model.loss(model.collate(exs), weighting)             # one padded batch
@@ -427,3 +431,61 @@ def test_length_buckets_give_the_same_loss_and_gradient(tok, weighting):
     for loss, grad in zip(losses, grads):
         assert abs(loss - float(reference.detach())) < 1e-5
         torch.testing.assert_close(grad, ref_grad, atol=1e-5, rtol=1e-4)
+
+
+def test_perception_once_per_scene_gives_the_same_loss_and_gradient(tok):
+    """Training runs the frozen cell classifier once per scene (PaLME.perceive): same loss, same gradients."""
+    model = tiny_model(tok).train()
+    palme.pretrain_object_encoder(model, n_scenes=100, steps=20)
+    exs = _examples(6, seed=5) + _examples(2, seed=6, modality="image")
+    seen = model.perceive(exs)
+    assert sum(np.shape(e.scene) == (7, 7, 7) for e in seen) == sum("<img>" not in e.prompt for e in exs)
+    assert all(a.scene is b.scene for a, b in zip(exs, seen) if "<img>" in a.prompt)   # images for <img> stay
+    grads = []
+    for batch_examples in (exs, seen):
+        model.zero_grad()
+        loss = model.loss(model.collate(batch_examples))
+        loss.backward()
+        grads.append((float(loss.detach()), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])))
+    assert abs(grads[0][0] - grads[1][0]) < 1e-5
+    torch.testing.assert_close(grads[0][1], grads[1][1], atol=1e-5, rtol=1e-4)
+    model.encoders["objects"].cell.requires_grad_(True)       # a classifier that still learns is never cached
+    assert all(a.scene is b.scene for a, b in zip(exs, model.perceive(exs)))
+
+
+def test_mixture_weights_and_text_share():
+    mix = palme.Mixture(per_scene={"object_table": 2, "grasping": 1}, language=0.2)
+    exs = palme.mixture(10, mix, seed=0, modality="state")
+    kinds = [e.kind for e in exs]
+    assert kinds.count("object_table") == 20 and 0 < kinds.count("grasping") <= 10
+    assert abs(kinds.count("language") / len(exs) - 0.2) < 0.05
+    with pytest.raises(ValueError):
+        palme.Mixture(per_scene={"juggling": 1})
+
+
+def test_closed_loop_records_frames_with_the_words_said():
+    scenes, tasks = two_step_tasks(4, seed=3)
+    res = closed_loop(oracle_planner, scenes, tasks, "expert", record=2)
+    for i in range(2):
+        assert len(res.frames[i]) == len(res.captions[i]) > 3
+        said = [c for c in res.captions[i][1:]]
+        assert said[0].startswith("step 1: ") and res.transcript[i][0] in said[0]
+        assert said[-1].startswith("step 2: ") and res.transcript[i][1] in said[-1]
+    assert (res.control_steps > 0).all()
+
+
+def test_closed_loop_lets_go_of_a_block_a_failed_step_left_in_the_hand():
+    """An executor that grasps the wrong block and stops leaves it held; the loop lets go before the
+    planner (which plans from blocks at rest) looks again."""
+    scenes, tasks = two_step_tasks(6, seed=4)
+
+    class GraspAndFreeze:            # a "policy": closes the gripper on whatever is below, never lets go
+        class model:
+            class config:
+                image_size, frames = 32, 1
+
+        def act(self, frames, texts, temperature=0.0, rng=None):
+            return np.tile([0.0, -1.0, 1.0], (len(texts), 1))
+
+    res = closed_loop(oracle_planner, scenes, tasks, GraspAndFreeze(), max_steps=25)
+    assert (res.planner_calls == 4).all() and not res.success.any()     # it asked again each time, no crash

@@ -4,6 +4,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from lecturelib import plotting  # noqa: E402
@@ -38,3 +39,14 @@ def test_animate_returns_playable_html():
     frames = [np.full((6, 6, 3), k * 40, np.uint8) for k in range(4)]
     html = plotting.animate(frames, title="rollout")
     assert "<script" in html.data and "Animation" in html.data  # the JavaScript player is embedded
+
+
+def test_animate_writes_a_caption_under_each_frame():
+    frames = [np.full((6, 6, 3), 100, np.uint8)] * 3
+    same = plotting.animate(frames, captions=["step 1"] * 3).data
+    changing = plotting.animate(frames, captions=["step 1", "step 1", "step 2: grasp the red object"]).data
+    plain = plotting.animate(frames).data
+    assert same != plain                      # the caption is drawn into the frames
+    assert same != changing                   # and the last frame shows its own words
+    with pytest.raises(ValueError, match="one caption per frame"):
+        plotting.animate(frames, captions=["only one"])
