@@ -98,6 +98,23 @@ def _check(room: Classroom) -> None:
                              "or pass --create-users") from None
     if shutil.which("configurable-http-proxy") is None:
         raise SetupError("configurable-http-proxy is missing: npm install -g configurable-http-proxy")
+    problem = private_packages(Path(room.venv_bin))
+    if problem:
+        raise SetupError(problem)
+
+
+def private_packages(venv_bin: Path) -> str | None:
+    """Why the hub's users could not import the course's packages from ``venv_bin``'s environment, or None.
+
+    Every user's server runs as that user, so the venv's site-packages must be readable by all (a readable
+    interpreter can be made, see shared_python.py, but copying gigabytes of packages is not worth it)."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = Path(os.path.realpath(venv_bin)).parent / "lib" / version / "site-packages"
+    if not site.is_dir() or reachable_by_all(site, stat.S_IROTH):
+        return None
+    closed = next((p for p in [site, *site.parents] if not os.stat(p).st_mode & stat.S_IXOTH), site)
+    return (f"other users cannot read the course's packages in {site} ({closed} is closed to them): put the "
+            "checkout where every user can read it (e.g. /srv/embodied-lm), or open its folders (chmod o+rx)")
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:

@@ -35,7 +35,8 @@ def missing_requirements() -> str | None:
             return f"the hub tests need {tool} (Debian package passwd / util-linux)"
     if shutil.which("configurable-http-proxy") is None:
         return "the hub tests need configurable-http-proxy (npm install -g configurable-http-proxy)"
-    return None
+    problem = setup_hub.private_packages(Path(sys.executable).parent)
+    return f"the hub tests cannot run from this checkout: {problem}" if problem else None
 
 
 def free_ports(n: int) -> list[int]:
