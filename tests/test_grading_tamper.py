@@ -103,3 +103,25 @@ def test_honest_notebooks_are_never_flagged_statically(lesson):
     for nb_path in (COURSE.source_notebook(lesson), COURSE.lesson_notebook(lesson)):
         nb = nbformat.read(nb_path, as_version=4)
         assert integrity.static_findings(nb) == [], nb_path
+
+
+def test_test_cells_may_redefine_their_own_oracles(tmp_path):
+    """Test cells are the course's code: one that binds `_oracle` again (as lesson 07's do) is no finding,
+    while a student cell that replaces a checking function still is."""
+    from lecturelib.grading.execute import GradingExecute
+
+    def cell(source, gid, test):
+        meta = {"grade": test, "solution": not test, "locked": test, "grade_id": gid, "schema_version": 3}
+        if test:
+            meta["points"] = 1
+        return nbformat.v4.new_code_cell(source, metadata={"nbgrader": meta})
+    nb = nbformat.v4.new_notebook(cells=[
+        cell("def _oracle(x):\n    return x + 1\nassert _oracle(1) == 2", "test_a", True),
+        cell("def _oracle(x):\n    return x * 2\nassert _oracle(2) == 4", "test_b", True),
+        cell("import math\nmath.isclose = lambda *a, **k: True", "c", False),
+        cell("import math\nassert math.isclose(1.0, 1.0)", "test_c", True),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    GradingExecute(timeout=60).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    flagged = [any(o.get("ename") == "TamperingDetected" for o in c.outputs) for c in nb.cells]
+    assert flagged == [False, False, False, True], [c.outputs for c in nb.cells]
