@@ -179,7 +179,9 @@ class SandboxedKernelManager(AsyncKernelManager):
                          PYTHONPATH=os.pathsep.join(str(p.parent) for p in _ro_paths() if p.name == "lecturelib"))
         # /tmp first: the scratch folders and the notebook's cwd may live below it.
         args = [shutil.which("bwrap"), *_namespaces(), "--die-with-parent", "--clearenv",
-                "--dev", "/dev", "--proc", "/proc", "--size", str(self.tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp"]
+                "--dev", "/dev", "--proc", "/proc", "--size", str(self.tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp",
+                # multiprocessing's locks and queues live in /dev/shm (lesson 08 trains on the second core)
+                "--size", str(256 << 20), "--perms", "1777", "--tmpfs", "/dev/shm"]
         for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "opt"):
             p = Path("/") / name
             if p.is_symlink():
