@@ -54,6 +54,8 @@ PASSED_ENV = ("COURSE_BUDGET", "COURSE_DEVICE", "COURSE_METRICS_FILE", "LANG", "
               "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED")
 
 
+HELPER_PROCESSES = 8     # worker processes a cell may leave running for later cells (not kernel copies)
+
 def _mode() -> str:
     return os.environ.get("COURSE_SANDBOX", "auto").strip().lower()
 
@@ -221,8 +223,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         return args + ["--"] + _drop_to(uid) + limits + kernel_cmd, dict(os.environ)
 
     def kill_strays(self) -> int:
-        """Kill every process the kernel started that outlived its cell (a fork bomb's copies, a forgotten
-        subprocess); returns how many. Called after each cell: leftovers would hold the sandbox's process
+        """Kill the processes the kernel started that outlived their cell (a fork bomb's copies, a forgotten
+        subprocess; up to HELPER_PROCESSES workers may stay); returns how many. Called after each cell: leftovers would hold the sandbox's process
         slots and CPU, and a kernel that cannot start a thread stops answering."""
         proc = getattr(self.provisioner, "process", None)
         if self._scratch is None or proc is None:
@@ -241,6 +243,11 @@ class SandboxedKernelManager(AsyncKernelManager):
             kernel = kernel or (kernels[0] if kernels else None)
             strays = [p for p in inside if p != kernel]
             if not strays:
+                break
+            # a few worker processes that a lesson starts on purpose (lesson 08 trains on the second core in a
+            # multiprocessing worker that later cells collect) may stay; a fork's copies carry the kernel's
+            # command line, and a bomb is many
+            if len(strays) <= HELPER_PROCESSES and not any(b"ipykernel" in _cmdline(p) for p in strays):
                 break
             for pid in inside:   # stopped first: a process that is still forking would refill the slots
                 _signal(pid, signal.SIGSTOP)
