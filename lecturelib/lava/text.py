@@ -95,16 +95,20 @@ class MiniLMEncoder(TextEncoder):
         self._hf["model"] = AutoModel.from_pretrained(path).eval()
 
     @torch.no_grad()
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _hidden(self, texts: list[str], padding, max_length: int, layer: int = -1):
+        """Yield (hidden states of transformer layer ``layer`` (n, L, 384), mask (n, L, 1)) per 128 sentences."""
         if not self._hf:
             self._load()
-        out = []
         for i in range(0, len(texts), 128):
-            batch = self._hf["tokenizer"](texts[i:i + 128], padding=True, truncation=True, max_length=64,
+            batch = self._hf["tokenizer"](texts[i:i + 128], padding=padding, truncation=True, max_length=max_length,
                                           return_tensors="pt")
-            hidden = self._hf["model"](**batch).last_hidden_state                      # (n, L, 384)
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            states = self._hf["model"](**batch, output_hidden_states=True).hidden_states
+            yield states[layer], batch["attention_mask"].unsqueeze(-1).float()
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for hidden, mask in self._hidden(texts, True, 64):
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)          # mean pooling
             out.append(F.normalize(mean, dim=-1).numpy())
         return np.concatenate(out).astype(np.float32)
 
@@ -143,16 +147,8 @@ class MiniLMTokenEncoder(MiniLMEncoder):
             self._path = self._path.with_name(f"minilm_tokens_l{layer}_{max_tokens}.npz")
             self._memory = self._read_cache()
 
-    @torch.no_grad()
     def _encode(self, texts: list[str]) -> np.ndarray:
-        if not self._hf:
-            self._load()
-        out = []
-        for i in range(0, len(texts), 128):
-            batch = self._hf["tokenizer"](texts[i:i + 128], padding="max_length", truncation=True,
-                                          max_length=self.max_tokens, return_tensors="pt")
-            hidden = self._hf["model"](**batch, output_hidden_states=True).hidden_states[self.layer]  # (n, L, 384)
-            out.append((hidden * batch["attention_mask"].unsqueeze(-1)).numpy())
+        out = [(hidden * mask).numpy() for hidden, mask in self._hidden(texts, "max_length", self.max_tokens, self.layer)]
         return np.concatenate(out).astype(np.float16)
 
     def embed(self, texts: list[str]) -> torch.Tensor:
