@@ -134,3 +134,20 @@ def test_attacks_are_stopped_and_other_grades_unchanged(tmp_path):
     # the one file a sandboxed notebook may write outside: its measured figures (the notebook tests read it)
     rows = (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()
     assert len(rows) >= len(honest), rows
+
+
+def test_the_kernel_can_read_a_linked_site_packages_and_its_libpython(tmp_path, monkeypatch):
+    """The hub's shared Python (classroom/shared_python.py) links site-packages out of its prefix and
+    finds libpython through LD_LIBRARY_PATH: both must be mounted in the sandbox, or the kernel dies."""
+    import site
+
+    outside = tmp_path / "venv" / "site-packages"
+    outside.mkdir(parents=True)
+    (tmp_path / "prefix").mkdir()
+    (tmp_path / "prefix" / "site-packages").symlink_to(outside)
+    monkeypatch.setattr(site, "getsitepackages", lambda: [str(tmp_path / "prefix" / "site-packages")])
+    assert outside.resolve() in sandbox._ro_paths()
+    libs = tmp_path / "lib"
+    libs.mkdir()
+    assert sandbox._library_dirs(f"{libs}{os.pathsep}{tmp_path / 'missing'}{os.pathsep}") == [libs.resolve()]
+    assert "LD_LIBRARY_PATH" in sandbox.PASSED_ENV

@@ -35,6 +35,7 @@ import functools
 import importlib.util
 import os
 import shutil
+import site
 import signal
 import subprocess
 import sys
@@ -51,7 +52,9 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd",
              "hosts", "ssl", "ca-certificates", "fonts", "mime.types", "alternatives", "os-release")
 # Environment the kernel may see; everything else (tokens, paths to the course) is dropped.
 PASSED_ENV = ("COURSE_BUDGET", "COURSE_DEVICE", "COURSE_METRICS_FILE", "LANG", "LC_ALL", "TZ",
-              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED")
+              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED",
+              # a Python copied where every user can read it (classroom/shared_python.py) finds its libpython here
+              "LD_LIBRARY_PATH")
 
 
 HELPER_PROCESSES = 8     # worker processes a cell may leave running for later cells (not kernel copies)
@@ -117,10 +120,17 @@ def _sandbox_uid() -> int:
 def _ro_paths() -> list[Path]:
     """What the kernel must read: this Python, its environment and the lecturelib package."""
     paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent}
+    # site-packages may be a link out of the prefix (the hub's shared Python links the course's venv)
+    paths |= {Path(p).resolve() for p in site.getsitepackages()}
     spec = importlib.util.find_spec("lecturelib")
     for loc in (spec.submodule_search_locations or []) if spec else []:
         paths.add(Path(loc).resolve())
     return sorted(p for p in paths if p.exists())
+
+
+def _library_dirs(value: str) -> list[Path]:
+    """The existing folders named in an LD_LIBRARY_PATH value (the kernel needs them read-only)."""
+    return sorted({Path(d).resolve() for d in value.split(os.pathsep) if d and Path(d).is_dir()})
 
 
 def _ancestors(paths: list[Path]) -> list[Path]:
@@ -194,6 +204,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             if (Path("/etc") / name).exists():
                 args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
         ro = _ro_paths() + [Path(x) for x in self.extra_ro_paths]
+        ro += [p for p in _library_dirs(inner_env.get("LD_LIBRARY_PATH", "")) if not any(p.is_relative_to(r) for r in ro)]
         # bwrap would create the folders above each mount point as 0700 (root's): open them for the kernel
         metrics = inner_env.get("COURSE_METRICS_FILE")
         mounts = ro + [Path(self._outer_cwd), scratch / "run"] + ([Path(metrics).resolve()] if metrics else [])
