@@ -51,3 +51,18 @@ def test_transfer_experiment_in_a_worker_equals_inline():
     with SideJobs(1) as side:
         remote = side.submit(palme.transfer_experiment, lm, tok, recipe).result(timeout=300)
     assert inline == remote and set(inline) == {"stacking only", "inside the mixture"}
+
+
+def test_transfer_arms_split_between_processes_equal_one_run():
+    """Lesson 08 trains one arm of the transfer experiment in the notebook and the other on the second
+    core: each arm alone gives the figure it gives in the full experiment; unknown arms are refused."""
+    tok = palme.build_tokenizer(400)
+    recipe = LESSON_RECIPE.small()
+    torch.manual_seed(0)
+    lm = recipe.lm(tok)
+    both = palme.transfer_experiment(lm, tok, recipe)
+    alone = palme.transfer_experiment(lm, tok, recipe, arms=["stacking only"])
+    mixed = palme.transfer_experiment(lm, tok, recipe, arms=["inside the mixture"])
+    assert {**alone, **mixed} == both and list(alone) == ["stacking only"]
+    with pytest.raises(ValueError, match="arms must be some of"):
+        palme.transfer_experiment(lm, tok, recipe, arms=["stacking alone"])

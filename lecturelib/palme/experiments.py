@@ -20,7 +20,7 @@ from .model import PaLME, PaLMEConfig
 from .tasks import make_examples, mixture
 from .training import train_palme
 
-__all__ = ["frozen_lm_experiment", "transfer_data", "transfer_experiment", "lava_executor"]
+__all__ = ["frozen_lm_experiment", "transfer_data", "TRANSFER_ARMS", "transfer_experiment", "lava_executor"]
 
 
 def frozen_lm_experiment(lm, tokenizer, recipe, device=None) -> dict:
@@ -50,18 +50,27 @@ def transfer_data(pool, test, n_few: int):
         [e for e in test if e.kind == "stacking"]
 
 
-def transfer_experiment(lm, tokenizer, recipe, device=None) -> dict:
+TRANSFER_ARMS = ("stacking only", "inside the mixture")
+
+
+def transfer_experiment(lm, tokenizer, recipe, device=None, arms=TRANSFER_ARMS) -> dict:
     """Stacking exact match after ``recipe.transfer_steps`` steps on ``recipe.transfer_examples`` stacking
     examples alone and inside the mixture of the other families (exact state: the question is what the
-    *language model* transfers, not perception). Returns ``{"stacking only": ..., "inside the mixture": ...}``."""
+    *language model* transfers, not perception). Returns ``{"stacking only": ..., "inside the mixture": ...}``.
+
+    ``arms`` picks which of the two models to train (each arm is independent, so two processes can share them).
+    """
     from .. import seed_everything
 
+    unknown = set(arms) - set(TRANSFER_ARMS)
+    if unknown or not arms:
+        raise ValueError(f"arms must be some of {TRANSFER_ARMS}, got {tuple(arms)}")
     seed = recipe.seed
     pool = make_examples(recipe.scenes, seed=seed + 1, modality="state")
     sets, test = transfer_data(pool, make_examples(recipe.test_scenes, seed=seed + 100, modality="state"),
                                recipe.transfer_examples)
     out = {}
-    for name, data in sets.items():
+    for name, data in ((name, sets[name]) for name in TRANSFER_ARMS if name in arms):
         seed_everything(seed)
         model = PaLME(copy.deepcopy(lm), tokenizer).to(device or "cpu")
         train_palme(model, data, replace(recipe.train, steps=recipe.transfer_steps, seed=seed, progress=False),
