@@ -39,7 +39,7 @@ def _cmd_list(args) -> int:
         rows.append((lesson, str(len(exercises)), f"{points:g}", status))
         if args.verbose:
             for e in exercises:
-                rows.append(("  " + e.grade_id, "", f"{e.points:g}", ""))
+                rows.append(("  " + e.grade_id, "", f"{e.points:g}", "written: graded by a person" if e.written else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}")
@@ -65,6 +65,17 @@ def _cmd_grade(args) -> int:
     if not report.graded:
         return 2
     return 0 if report.score >= report.max_score else 1
+
+
+def _cmd_answer(args) -> int:
+    """The model answers of a lesson's written questions, for those the student has answered."""
+    from .grading.answers import show
+
+    course = find_course()
+    lesson, path = course.resolve_notebook(args.target, args.lesson)
+    text, complete = show(course, lesson, path)
+    print(text)
+    return 0 if complete else 1
 
 
 def _cmd_autograde(args) -> int:
@@ -175,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--keep", metavar="PATH", help="save the executed, graded copy here")
             s.add_argument("--json", metavar="PATH", help="also write the report as JSON")
         s.set_defaults(func=func)
+
+    s = sub.add_parser("answer", help="the model answer of a lesson's written question, once you have "
+                                      "written yours (a grader scores written answers in a class)")
+    s.add_argument("target", help="a lesson (e.g. 05) or a path to your notebook")
+    s.add_argument("--lesson", help="the lesson a renamed notebook belongs to")
+    s.set_defaults(func=_cmd_answer)
 
     s = sub.add_parser("autograde", help="(instructors) autograde every collected submission of an assignment "
                                          "in parallel sandboxes, in an nbgrader course folder")

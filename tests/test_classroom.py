@@ -1,6 +1,6 @@
 """nbgrader's standard instructor workflow with this repo's lesson 00, end to end, on a local filesystem
 exchange: release, three students fetch and submit, collect, autograde, generate and return feedback,
-export grades as CSV; the grades must come out right."""
+export grades as CSV; the grades must come out right, the written answer graded by hand as in the formgrader."""
 from __future__ import annotations
 
 import csv
@@ -15,6 +15,7 @@ import nbformat
 from conftest import ROOT, cell_by_grade_id
 
 LESSON = "00_getting_started"
+WRITTEN = "written_learning_rate"
 
 
 def nbgrader(args, cwd, user, env_extra=None):
@@ -61,6 +62,8 @@ c.CourseDirectory.course_id = "embodied-lm"
         nb = nbformat.read(path, as_version=4)
         for gid in solved:
             cell_by_grade_id(nb, gid).source = cell_by_grade_id(solution, gid).source
+        if student == "ada":   # ada also answers the written question, which a person grades
+            cell_by_grade_id(nb, WRITTEN).source = "Each step multiplies the error by 1 - eta lambda; beyond 2/lambda it grows."
         nbformat.write(nb, path)
         nbgrader(["submit", LESSON, "--student", student], home, student)   # one machine, three students
 
@@ -68,6 +71,14 @@ c.CourseDirectory.course_id = "embodied-lm"
     for student in work:
         assert (instructor / "submitted" / student / LESSON / f"{LESSON}.ipynb").exists()
     nbgrader(["autograde", LESSON], instructor, "teacher")
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{instructor / 'gradebook.db'}") as gb:   # what the formgrader lists and sets
+        written = {s: gb.find_grade(WRITTEN, LESSON, LESSON, s) for s in work}
+        assert [s for s, g in written.items() if g.needs_manual_grade] == ["ada"], "only a written answer waits"
+        assert written["bob"].auto_score == 0 and written["ada"].auto_score is None
+        written["ada"].manual_score = 2
+        gb.db.commit()
     nbgrader(["generate_feedback", LESSON], instructor, "teacher")
     nbgrader(["release_feedback", LESSON], instructor, "teacher")
     for student in work:
@@ -80,5 +91,5 @@ c.CourseDirectory.course_id = "embodied-lm"
     with open(tmp_path / "grades.csv") as fh:
         rows = {r["student_id"]: r for r in csv.DictReader(fh)}
     scores = {s: float(rows[s]["score"]) for s in work}
-    assert scores == {"ada": 8.0, "bob": 0.0, "cyd": 5.0}, scores
-    assert all(float(rows[s]["max_score"]) == 8.0 for s in work)
+    assert scores == {"ada": 10.0, "bob": 0.0, "cyd": 5.0}, scores       # ada: 8 autograded + 2 from the grader
+    assert all(float(rows[s]["max_score"]) == 10.0 for s in work)

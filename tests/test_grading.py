@@ -21,7 +21,7 @@ LESSON = "00_getting_started"
 COURSE = find_course(ROOT)
 SOLUTION = COURSE.source_notebook(LESSON)
 BLANK = COURSE.lesson_notebook(LESSON)
-FULL = sum(e.points for e in COURSE.exercises(LESSON))
+FULL = sum(e.points for e in COURSE.exercises(LESSON) if not e.written)   # autograded; a person grades the rest
 
 
 def digest(path: Path) -> str:
@@ -105,6 +105,7 @@ def test_cli_grade_blank_and_solution_tables(tmp_path):
     blank = course_cli("grade", str(BLANK), env={"COURSE_BUDGET": "small"})
     assert blank.returncode == 1 and "total" in blank.stdout and "0 / 8" in blank.stdout, blank.stdout + blank.stderr
     assert "not done yet" in blank.stdout
+    assert "not answered yet" in blank.stdout and "needs a grader" not in blank.stdout, blank.stdout
 
 
 def test_cli_validate_reports_failures_on_the_blank_lesson():

@@ -53,6 +53,11 @@ def test_solution_is_well_formed(lesson):
         gid = meta["grade_id"]
         assert gid not in ids, f"duplicate grade_id {gid}"
         ids.add(gid)
+        if meta.get("solution") and meta.get("grade"):    # a written answer, graded by a person
+            assert cell.cell_type == "markdown" and gid.startswith("written_") and not meta.get("locked"), gid
+            assert meta.get("points", 0) > 0 and "### BEGIN SOLUTION" in cell.source, gid
+            previous = None
+            continue
         if meta.get("solution"):
             assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, gid
             assert not meta.get("grade"), f"{gid}: solution cells are not graded themselves (a test cell follows)"
@@ -82,6 +87,7 @@ def test_blank_lesson_scores_zero(lesson, monkeypatch, tmp_path):
     assert report.results and all(r.max_score > 0 for r in report.results)
     passed = [r.grade_id for r in report.results if r.score > 0]
     assert not passed, f"these tests pass on the blank lesson, so they cannot fail:\n{report.table()}"
+    assert not report.waiting, f"an unanswered written question scores 0, it does not wait for a grader:\n{report.table()}"
     save_artifact("blank_lessons.json", {lesson: {"seconds": round(report.seconds, 1), "score": report.score,
                                                    "max_score": report.max_score}})
 
@@ -99,7 +105,8 @@ def test_solution_full_marks_clean_run_within_budget(lesson, monkeypatch):
     report = grade(COURSE, lesson, COURSE.source_notebook(lesson), timeout=BUDGET_SECONDS, keep=executed)
     print(report.table())
     assert report.graded, report.table()
-    assert report.score == report.max_score, report.table()
+    assert report.score == report.max_score, report.table()      # the autograded points; written ones:
+    assert all(r.needs_grader for r in report.results if r.written), report.table()   # left to a grader
     nb = nbformat.read(executed, as_version=4)
     errors = [(k, o.get("ename"), o.get("evalue")) for k, c in enumerate(nb.cells) if c.cell_type == "code"
               for o in c.get("outputs", []) if o.get("output_type") == "error"]

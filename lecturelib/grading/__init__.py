@@ -4,6 +4,7 @@
 - :mod:`.nbgrader_run` runs nbgrader in a throw-away course directory (never in the student's files).
 - :mod:`.autograde` grades a student's notebook and reports a per-exercise table.
 - :mod:`.release`  regenerates ``lessons/`` from ``solutions/`` and checks that they agree.
+- :mod:`.answers`  the written questions (graded by a person) and their model answers for self-learners.
 """
 from .lessons import CourseError, Course, find_course
 

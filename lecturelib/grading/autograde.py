@@ -28,6 +28,8 @@ class ExerciseResult:
     score: float
     max_score: float
     message: str = ""   # why the test failed: the last line of its error
+    written: bool = False          # a written answer, graded by a person (nbgrader's manually graded answer)
+    needs_grader: bool = False     # written, and waiting for that person: its points are not yet known
 
 
 @dataclass
@@ -39,13 +41,24 @@ class GradeReport:
     seconds: float = 0.0
     graded: bool = True     # False when nbgrader could not finish (the kernel died, ...)
 
+    # score and max_score are the autograded points: a written answer is not a 0 that a grader may raise
+    # later but an unknown, so its points are kept apart (written_points) and never counted as missing
     @property
     def score(self) -> float:
-        return sum(r.score for r in self.results)
+        return sum(r.score for r in self.results if not r.written)
 
     @property
     def max_score(self) -> float:
-        return sum(r.max_score for r in self.results)
+        return sum(r.max_score for r in self.results if not r.written)
+
+    @property
+    def written_points(self) -> float:
+        return sum(r.max_score for r in self.results if r.written)
+
+    @property
+    def waiting(self) -> list[ExerciseResult]:
+        """The written answers that a grader still has to score."""
+        return [r for r in self.results if r.needs_grader]
 
     def table(self) -> str:
         width = max([len("exercise")] + [len(r.grade_id) for r in self.results])
@@ -56,10 +69,19 @@ class GradeReport:
             verdict = "passed" if r.score >= r.max_score else ("failed: " + (r.message or "see the notebook"))
             if r.message.startswith("NotImplementedError"):
                 verdict = "not done yet (the exercise still raises NotImplementedError)"
-            lines.append(f"  {r.grade_id:<{width}}  {_num(r.score):>4} / {_num(r.max_score):<2}  {verdict}")
+            got = _num(r.score)
+            if r.written:
+                verdict = "needs a grader (a written answer)" if r.needs_grader else \
+                    "not answered yet (the cell still says YOUR ANSWER HERE)"
+                got = "-" if r.needs_grader else got
+            lines.append(f"  {r.grade_id:<{width}}  {got:>4} / {_num(r.max_score):<2}  {verdict}")
         lines.append(f"  {'-' * width}  {'-' * 9}")
+        extra = f", + {_num(self.written_points)} for written answers" if self.written_points else ""
         lines.append(f"  {'total':<{width}}  {_num(self.score):>4} / {_num(self.max_score):<2}"
-                     f"  ({self.seconds:.0f} s)")
+                     f"  (autograded{extra}; {self.seconds:.0f} s)")
+        if self.waiting:
+            lines.append(f"  written answers wait for a grader; `course answer {self.lesson[:2]}` shows the model "
+                         "answer to compare yours with")
         if self.notes:
             lines.append("")
             lines.extend(f"  note: {n}" for n in self.notes)
@@ -123,8 +145,8 @@ def _compare_with_release(student, release, source) -> list[str]:
     mine, theirs, original = graded(student), graded(release), graded(source)
     notes = []
     for gid, cell in theirs.items():
-        if not cell.metadata["nbgrader"].get("grade"):
-            continue
+        if not cell.metadata["nbgrader"].get("grade") or cell.metadata["nbgrader"].get("solution"):
+            continue        # not a test cell, or a written answer: the student's to edit
         if gid not in mine:
             notes.append(f"test cell {gid!r} was missing from the notebook; it was restored from the course")
         elif mine[gid].source.strip() not in (cell.source.strip(), original[gid].source.strip()):
@@ -142,6 +164,7 @@ def _scores(root: Path, lesson: str, executed: Path) -> tuple[list[ExerciseResul
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         notebook = gb.find_notebook(lesson, lesson)
         cells = [c for c in notebook.grade_cells]
+        written = {c.name for c in notebook.solution_cells}     # a grade cell that is also an answer cell
         order = {c.name: i for i, c in enumerate(notebook.source_cells)}
         cells.sort(key=lambda c: order.get(c.name, 0))
         try:
@@ -155,7 +178,11 @@ def _scores(root: Path, lesson: str, executed: Path) -> tuple[list[ExerciseResul
             g = grades.get(cell.name)
             score = float(g.score) if (g is not None and graded and g.score is not None) else 0.0
             msg = messages.get(cell.name, "" if graded else "not graded")
-            results.append(ExerciseResult(cell.name, score, float(cell.max_score), msg))
+            # nbgrader scores an unchanged answer 0 itself; a changed one has no score until a person gives it
+            waiting = (cell.name in written and graded and g is not None and g.needs_manual_grade
+                       and g.auto_score is None and g.manual_score is None)    # (g.score reads 0 then)
+            results.append(ExerciseResult(cell.name, score, float(cell.max_score), msg,
+                                          written=cell.name in written, needs_grader=waiting))
     return results, graded
 
 
@@ -221,6 +248,7 @@ def save_report(course: Course, report: GradeReport) -> None:
         data = {}
     data[report.lesson] = {
         "notebook": report.notebook, "score": report.score, "max_score": report.max_score,
+        "written_points": report.written_points, "waiting_for_grader": [r.grade_id for r in report.waiting],
         "when": _dt.datetime.now().isoformat(timespec="seconds"),
         "results": [asdict(r) for r in report.results],
     }

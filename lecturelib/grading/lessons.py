@@ -21,6 +21,7 @@ class Exercise:
     grade_id: str       # id of the test cell, e.g. "test_maml_inner_loop"
     points: float
     solution_id: str | None  # id of the solution cell the test follows, if any
+    written: bool = False    # a written answer graded by a person (an nbgrader manually graded answer cell)
 
 
 @dataclass
@@ -109,7 +110,9 @@ class Course:
             meta = cell.get("metadata", {}).get("nbgrader", {})
             if meta.get("solution") and not meta.get("grade"):
                 last_solution = meta.get("grade_id")
-            if meta.get("grade"):
+            if meta.get("grade") and meta.get("solution"):
+                out.append(Exercise(meta["grade_id"], float(meta.get("points", 0)), meta["grade_id"], written=True))
+            elif meta.get("grade"):
                 out.append(Exercise(meta["grade_id"], float(meta.get("points", 0)), last_solution))
         return out
 
