@@ -21,11 +21,12 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 STAMP := $(VENV)/.course-installed
 
-.PHONY: lab test bench env doctor release classroom clean-venv help
+.PHONY: lab test site bench env doctor release classroom clean-venv help
 
 help:
 	@echo "make lab    build .venv if needed, then start JupyterLab on the course (PORT=$(PORT), NO_BROWSER=1 for headless)"
 	@echo "make test   build .venv if needed, then run the whole test suite"
+	@echo "make site   build .venv if needed, then the course website in build/site/html (README, 'The course website')"
 	@echo "make bench  build .venv if needed, then write benchmarks/RESULTS.md"
 	@echo "make env    only build or update .venv"
 	@echo "make classroom  (root) set up and start the course's JupyterHub on $(HOST):$(HUB_PORT) for"
@@ -63,6 +64,12 @@ test: $(STAMP)
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected"; exit 1; fi; [ $$rc -eq 0 ] || exit $$rc
 	@$(BIN)/python -m pytest -m notebook $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no notebook tests were collected"; exit 1; fi; exit $$rc
+
+# The lesson pages are made from the solution runs `make test` saves in test-artifacts/; a lesson with
+# none is executed first (about two minutes each). SITE_ARGS: e.g. "00 02" for two lessons only.
+SITE_ARGS ?=
+site: $(STAMP)
+	$(BIN)/python -m lecturelib.website $(SITE_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
