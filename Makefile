@@ -15,6 +15,7 @@ INSTRUCTOR ?=
 STUDENTS ?=
 CLASSROOM_ARGS ?=
 BENCH_ARGS ?=
+SITE_ARGS ?=
 
 # Everything below runs with the environment's bin/ first on PATH: nbgrader starts `alembic` by name.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -57,7 +58,8 @@ lab: $(STAMP)
 
 # Two phases. First everything whose speed is not measured, spread over the cores, one test file per
 # worker (unit tests, grading, blank lessons, browser); then the solution notebooks one at a time, so
-# that each lesson's execution time is measured on an otherwise idle machine.
+# that each lesson's execution time is measured on an otherwise idle machine. The last file of that phase,
+# tests/test_site.py, builds the course website from those very runs (no second execution of any lesson).
 # pytest's exit code 5 ("no tests collected") counts as a failure, never as a pass.
 test: $(STAMP)
 	@$(BIN)/python -m pytest -m "not notebook" -n 2 --dist loadfile $(PYTEST_ARGS); rc=$$?; \
@@ -67,7 +69,6 @@ test: $(STAMP)
 
 # The lesson pages are made from the solution runs `make test` saves in test-artifacts/; a lesson with
 # none is executed first (about two minutes each). SITE_ARGS: e.g. "00 02" for two lessons only.
-SITE_ARGS ?=
 site: $(STAMP)
 	$(BIN)/python -m lecturelib.website $(SITE_ARGS)
 

@@ -1,6 +1,6 @@
 """Build the course website: ``python -m lecturelib.website`` (what `make site` runs).
 
-Where a lesson's executed solution comes from, newest first: the copy `make test`'s notebook tests keep
+Where a lesson's executed solution comes from, in this order: the copy `make test`'s notebook tests keep
 (``test-artifacts/solution-<lesson>.ipynb``, a full-budget, sandboxed nbgrader run whose targets were
 checked) or one this command made before (``build/site/executions/``). A lesson with neither is executed
 here, the same way (nbgrader autograde of the solution, about two minutes a lesson on a laptop CPU), and
@@ -27,9 +27,9 @@ DEFAULT_LAB_URL = "http://127.0.0.1:8888/lab/tree/"
 
 
 def executions_for(lesson: str, places: list[Path]) -> Path | None:
-    """The newest saved execution of ``lesson``'s solution among ``places``, if any."""
+    """The saved execution of ``lesson``'s solution in the first of ``places`` that has one."""
     found = [p / f"solution-{lesson}.ipynb" for p in places if (p / f"solution-{lesson}.ipynb").is_file()]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+    return found[0] if found else None
 
 
 def execute(course, lesson: str, dest: Path, *, timeout: int) -> Path:
@@ -56,15 +56,15 @@ def mathjax_dir() -> Path:
 
 
 def build(root: Path, out: Path, *, lessons: list[str] | None = None, executions: list[Path] | None = None,
-          lab_url: str = DEFAULT_LAB_URL, timeout: int = 600) -> dict:
-    """Write ``out/html``; returns {"pages": n, "seconds": s, "provenance": {lesson: ...}, "html": path}."""
+          cache: Path | None = None, lab_url: str = DEFAULT_LAB_URL, timeout: int = 600) -> dict:
+    """Write ``out/html`` (lessons executed here are kept in ``cache``); returns {"pages": n, "seconds": s, "provenance": {lesson: ...}, "html": path}."""
     start = time.perf_counter()
     course = find_course(root)
     chosen = lessons or course.lesson_ids()
     unknown = [l for l in chosen if l not in course.lesson_ids()]
     if unknown:
         raise CourseError(f"no such lesson: {', '.join(unknown)} (lessons: {', '.join(course.lesson_ids())})")
-    cache = out / "executions"
+    cache = cache or out / "executions"
     places = (executions if executions is not None else [course.root / "test-artifacts"]) + [cache]
     src = out / "src"
     if src.exists():

@@ -10,7 +10,9 @@ import re
 
 import nbformat
 
-OBJECTIVES = re.compile(r"\*\*In this lesson you will\*\*\s*\n((?:\s*\d+\..*\n?(?:[ \t]+\S.*\n?)*)+)")
+# "**In this lesson you will**" or "**Learning objectives.** After this lesson you can", then a numbered list
+OBJECTIVES = re.compile(r"\*\*(?:In this lesson you will|Learning objectives\.?)\*\*[^\n]*\n\s*"
+                        r"((?:\d+\..*\n?(?:[ \t]+\S.*\n?)*)+)")
 LINK = re.compile(r"\[([^\]]+)\]\(lessons/([^/)]+)/[^)]+\.ipynb\)")
 # a link to a repository file (benchmarks/RESULTS.md): the site does not have it, so keep only the text
 OTHER_LINK = re.compile(r"\[([^\]]+)\]\((?!https?://|lessons/)[^)]+\)")
@@ -40,7 +42,7 @@ def course_map(readme: str, built: list[str]) -> tuple[str, dict[str, str]]:
 
 def objectives(lesson_nb) -> str:
     """The lesson's numbered learning objectives, as markdown (empty if the lesson states none)."""
-    for cell in lesson_nb.cells[:4]:
+    for cell in lesson_nb.cells[:4]:   # the objectives open the lesson
         if cell.cell_type == "markdown":
             found = OBJECTIVES.search(cell.source + "\n")
             if found:
