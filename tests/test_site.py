@@ -36,14 +36,15 @@ SCREENSHOTS = {"02_meta_learning": "top", "00_getting_started": "figure"}
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, request):
-    missing = [l for l in LESSONS if build.executions_for(l, [ARTIFACTS, ARTIFACTS / "site" / "executions"]) is None]
+    places = [ARTIFACTS, ARTIFACTS / "site" / "executions"]
+    missing = [lesson for lesson in LESSONS if build.executions_for(lesson, places) is None]
     mp = pytest.MonkeyPatch()
     if missing:   # a standalone run: execute those quickly rather than at full budget
         print(f"no saved execution of {missing}: executing them in small-budget mode")
         mp.setenv("COURSE_BUDGET", "small")
     try:
-        result = build.build(ROOT, tmp_path_factory.mktemp("site"), executions=[ARTIFACTS],
-                             cache=ARTIFACTS / "site" / "executions")   # kept for the next standalone run
+        result = build.build(ROOT, tmp_path_factory.mktemp("site"), executions=places[:1],
+                             cache=places[1])   # kept for the next standalone run
     finally:
         mp.undo()
     save_artifact("site.json", {"pages": result["pages"], "seconds": result["seconds"],
@@ -69,7 +70,7 @@ def browser():
 def open_page(browser, url):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     remote = []
-    page.on("request", lambda r: remote.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+    page.on("request", lambda r: remote.append(r.url) if not r.url.startswith(("file:", "data:", "about:")) else None)
     page.goto(url)
     page.wait_for_load_state("load")
     return page, remote
@@ -112,8 +113,11 @@ def test_lesson_page(site, browser, lesson):
         assert max(widths) > 100, f"the figures did not load: {widths}"
         text = page.inner_text("article")
         assert "YOUR CODE HERE" in text, "the exercises show the student's stub"
+        # a solution line (that the student's lesson does not contain) in any cell's code or output
+        cells = "\n".join(page.locator("article .cell").all_inner_texts())
+        assert "YOUR CODE HERE" in cells
         leaked = [line for line in pages.solution_lines(solution) if line not in
-                  "\n".join(c.source for c in student.cells) and line in text]
+                  "\n".join(c.source for c in student.cells) and line in cells]
         assert not leaked, f"solution code on the page: {leaked[:3]}"
         for mark in pages.HIDDEN + pages.SOLUTION_MARKS:
             assert mark not in text, mark

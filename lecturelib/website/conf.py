@@ -31,6 +31,8 @@ mathjax2_config = {
     "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
                 "processRefs": False, "processEnvironments": True,
                 "processClass": "math|output_area", "ignoreClass": "tex2jax_ignore|mathjax_ignore|document"},
+    # the package ships the STIX-Web fonts only (as Jupyter's own pages configure it)
+    "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web", "imageFont": None},
     "messageStyle": "none",
     "MathMenu": {"showLocale": False},
 }

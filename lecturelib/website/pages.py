@@ -26,6 +26,14 @@ DEVICE_LINE = re.compile(r"^(?:computing on:\s*)?((?:cuda|mps|cpu) \(.*\))\s*$",
 SMALL_BUDGET = "small-budget run"
 
 
+# matplotlib's JavaScript animations (plotting.animate) style their buttons with Font Awesome from a CDN;
+# offline, the buttons get plain symbols instead
+REMOTE_CSS = re.compile(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">')
+ICON = re.compile(r'<i class="fa fa-([a-z-]+)( fa-flip-horizontal)?"></i>')
+SYMBOLS = {"play": "\u25b6", "pause": "\u275a\u275a", "step-forward": "\u25b6\u2759", "step-backward": "\u2759\u25c0",
+           "fast-forward": "\u23ed", "fast-backward": "\u23ee", "plus": "+", "minus": "\u2212"}
+
+
 class PageError(CourseError):
     """The executed notebook and the lesson cannot make a page (named in the message)."""
 
@@ -62,6 +70,23 @@ def provenance(executed_nb) -> dict:
     if found:
         device = found.group(1).strip()
     return {"when": when, "device": device, "small_budget": SMALL_BUDGET in joined}
+
+
+def offline_html(text: str) -> str:
+    """``text`` without its Font Awesome stylesheet link, icons replaced by symbols."""
+    def symbol(m):
+        return "\u25c0" if m.group(1) == "play" and m.group(2) else SYMBOLS.get(m.group(1), m.group(1))
+
+    return ICON.sub(symbol, REMOTE_CSS.sub("", text))
+
+
+def _offline_outputs(page) -> None:
+    for cell in page.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "text/html" in data:
+                html = data["text/html"]
+                data["text/html"] = offline_html("".join(html) if isinstance(html, list) else html)
 
 
 def _provenance_cell(info: dict, lesson: str, lab_url: str):
@@ -101,6 +126,7 @@ def lesson_page(executed_nb, lesson_nb, *, lesson: str, lab_url: str = "http://1
         if cell.cell_type == "code":   # the grader's bookkeeping is no reader's business
             cell.metadata.pop("nbgrader", None)
     widgets.freeze_views(page)
+    _offline_outputs(page)
     info = provenance(executed_nb)
     title = next((k for k, c in enumerate(page.cells) if c.cell_type == "markdown"), 0)
     page.cells.insert(title + 1, _provenance_cell(info, lesson, lab_url))
