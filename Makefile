@@ -15,17 +15,19 @@ INSTRUCTOR ?=
 STUDENTS ?=
 CLASSROOM_ARGS ?=
 BENCH_ARGS ?=
+SITE_ARGS ?=
 
 # Everything below runs with the environment's bin/ first on PATH: nbgrader starts `alembic` by name.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 STAMP := $(VENV)/.course-installed
 
-.PHONY: lab test bench env doctor release classroom clean-venv help
+.PHONY: lab test site bench env doctor release classroom clean-venv help
 
 help:
 	@echo "make lab    build .venv if needed, then start JupyterLab on the course (PORT=$(PORT), NO_BROWSER=1 for headless)"
 	@echo "make test   build .venv if needed, then run the whole test suite"
+	@echo "make site   build .venv if needed, then the course website in build/site/html (README, 'The course website')"
 	@echo "make bench  build .venv if needed, then write benchmarks/RESULTS.md"
 	@echo "make env    only build or update .venv"
 	@echo "make classroom  (root) set up and start the course's JupyterHub on $(HOST):$(HUB_PORT) for"
@@ -56,13 +58,19 @@ lab: $(STAMP)
 
 # Two phases. First everything whose speed is not measured, spread over the cores, one test file per
 # worker (unit tests, grading, blank lessons, browser); then the solution notebooks one at a time, so
-# that each lesson's execution time is measured on an otherwise idle machine.
+# that each lesson's execution time is measured on an otherwise idle machine. The last file of that phase,
+# tests/test_site.py, builds the course website from those very runs (no second execution of any lesson).
 # pytest's exit code 5 ("no tests collected") counts as a failure, never as a pass.
 test: $(STAMP)
 	@$(BIN)/python -m pytest -m "not notebook" -n 2 --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected"; exit 1; fi; [ $$rc -eq 0 ] || exit $$rc
 	@$(BIN)/python -m pytest -m notebook $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no notebook tests were collected"; exit 1; fi; exit $$rc
+
+# The lesson pages are made from the solution runs `make test` saves in test-artifacts/; a lesson with
+# none is executed first (about two minutes each). SITE_ARGS: e.g. "00 02" for two lessons only.
+site: $(STAMP)
+	$(BIN)/python -m lecturelib.website $(SITE_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"

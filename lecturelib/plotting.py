@@ -17,6 +17,32 @@ def _plt():
     return plt
 
 
+def _figures_inline_in_kernels() -> None:
+    """In a Jupyter kernel, draw figures into the notebook even where ``MPLBACKEND=agg`` is set.
+
+    The grading sandbox sets that variable (lecturelib/grading/sandbox.py), and under it ``plt.show()``
+    draws nothing; the executed solutions then lose their figures, which the course website
+    (lecturelib/website) shows and a graded student's feedback should show. Outside a kernel (scripts,
+    tests, benchmarks) nothing changes. Runs once, when a lesson's first cell imports this module, before
+    any figure exists (switching the backend closes open figures).
+    """
+    import os
+
+    if os.environ.get("MPLBACKEND", "").lower() != "agg":
+        return
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    shell.run_line_magic("matplotlib", "inline")
+
+
+_figures_inline_in_kernels()
+
+
 def curves(
     series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     *,
