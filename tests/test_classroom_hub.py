@@ -197,7 +197,9 @@ def test_assignment_cycle_on_the_hub(classroom):
     assert scores == EXPECTED, scores
     by_exercise = {r["exercise"]: (int(r["full"]), int(r["partial"]), int(r["zero"])) for r in stats}
     assert by_exercise == {"test_standardize": (2, 0, 1), "test_pairwise_sq_distances": (1, 0, 2),
-                           "test_fit_line": (2, 0, 1), "test_quiz_grading": (1, 0, 2)}, by_exercise
+                           "test_fit_line": (2, 0, 1), "test_quiz_grading": (1, 0, 2),
+                           # nobody wrote the written answer: nbgrader scores an untouched answer cell 0
+                           "written_learning_rate": (0, 0, 3)}, by_exercise
 
 
 def _hidden_test_lines(solution) -> list[str]:

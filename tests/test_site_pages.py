@@ -40,7 +40,11 @@ def test_page_shows_stubs_and_keeps_other_outputs(lesson):
     assert pages.leaks(page, executed, student) == []
     by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in student.cells}
     shown = [c for c in page.cells if c.cell_type == "code" and "YOUR CODE HERE" in c.source]
-    assert len(shown) == sum(1 for c in executed.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    solutions = [c for c in executed.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert len(shown) == sum(1 for c in solutions if c.cell_type == "code")
+    written = [c for c in page.cells if c.cell_type == "markdown" and "YOUR ANSWER HERE" in c.source]
+    assert len(written) == sum(1 for c in solutions if c.cell_type == "markdown") == 1, "the written answer's stub"
+    assert not any("Rubric" in c.source or "Model answer" in c.source for c in page.cells)
     assert all(not c.get("outputs") for c in shown)
     kept = [c for c in page.cells if c.cell_type == "code" and c.outputs]
     assert kept and all(c.outputs[0]["text"].endswith(c.source) for c in kept[1:])
@@ -105,3 +109,16 @@ def test_home_page_has_map_quick_start_and_objectives():
     assert set(slides) == set(lessons) and "MAML" in slides["02_meta_learning"]
     assert "benchmarks/RESULTS.md" not in text, "links to repository files are not on the site"
     assert json.dumps(text)   # plain text
+
+
+def test_leaks_finds_a_written_answers_model_answer():
+    lesson = "00_getting_started"
+    executed = fake_execution(lesson)
+    student = nbformat.read(COURSE.lesson_notebook(lesson), as_version=4)
+    page = pages.lesson_page(executed, student, lesson=lesson)
+    written = next(c for c in executed.cells if c.cell_type == "markdown"
+                   and c.metadata.get("nbgrader", {}).get("solution"))
+    answer = next(l.strip() for l in written.source.splitlines() if len(l.strip()) >= 12 and "###" not in l)
+    assert pages.leaks(page, executed, student) == []
+    page.cells.append(nbformat.v4.new_markdown_cell(answer))
+    assert any("solution code" in p for p in pages.leaks(page, executed, student))

@@ -43,11 +43,12 @@ def _grade_id(cell) -> str | None:
 
 
 def solution_fragments(solution_nb) -> list[str]:
-    """The solution code of each solution cell (between the markers), one string per cell, stripped."""
+    """What each solution cell holds between the markers (code, or a written answer's model answer and
+    rubric), one string per cell, stripped."""
     fragments = []
     for cell in solution_nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("solution") or cell.cell_type != "code":
+        if not meta.get("solution"):
             continue
         found = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, flags=re.S)
         fragments.extend(f.strip() for f in found if f.strip())
